@@ -1,0 +1,37 @@
+// What the xDS layer reports about connected proxies; read by the admin API.
+import type { TypeUrl } from './resource-types.js';
+
+export interface TypeStatus {
+  typeUrl: TypeUrl;
+  /** 'clusters' | 'endpoints' | 'listeners' | 'routes' | 'secrets' */
+  type: string;
+  lastSentVersion: string | null;
+  lastSentNonce: string | null;
+  lastSentAt: string | null;
+  lastAckedVersion: string | null;
+  lastAckedAt: string | null;
+  /** The last NACK: the version it rejected and Envoy's error_detail message. */
+  lastNack: { version: string; nonce: string; message: string; at: string } | null;
+  /** Names the proxy subscribed to ('*' for a wildcard subscription). */
+  subscribed: string[];
+}
+
+export interface StreamStatus {
+  streamId: number;
+  /** 'sotw' | 'delta' */
+  protocol: 'sotw' | 'delta';
+  nodeId: string;
+  cluster: string;
+  peer: string;
+  connectedAt: string;
+  /** known = a registration exists for node.id in the model. */
+  known: boolean;
+  kind: string | null;
+  service: string | null;
+  types: TypeStatus[];
+}
+
+export interface StatusSource {
+  /** Every connected stream. */
+  streams(): StreamStatus[];
+}
