@@ -129,6 +129,10 @@ export interface Problem {
 }
 
 export interface MeshModel {
+  /** Consul datacenter of the agent meshgate talks to (e.g. 'dc1'). */
+  datacenter: string;
+  /** Connect CA trust domain (e.g. '11111111-2222-3333-4444-555555555555.consul'); '' when unknown. */
+  trustDomain: string;
   /** By service name. */
   services: ReadonlyMap<string, ServiceModel>;
   /** By proxy ID (Consul service ID of the proxy registration). */
