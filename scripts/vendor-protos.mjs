@@ -25,6 +25,7 @@ const ROOTS = [
   'envoy/extensions/filters/http/router/v3/router.proto',
   'envoy/extensions/transport_sockets/tls/v3/tls.proto',
   'envoy/extensions/transport_sockets/tls/v3/secret.proto',
+  'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
 ];
 // Search path inside the package, in order; google/protobuf/* are buf's well-known types.
 const INCLUDE = ['deps/envoy-api', 'deps/xds', 'deps/googleapis', 'deps/protoc-gen-validate'].map((d) => join(pkgDir, d));
@@ -38,7 +39,7 @@ function patchValidate(text) {
   return patched;
 }
 
-const out = 'proto';
+const out = process.argv[2] ?? 'proto';
 rmSync(out, { recursive: true, force: true });
 const seen = new Set();
 const queue = [...ROOTS];

@@ -9,7 +9,8 @@ export type ErrorCode =
   | 'XDS_UNKNOWN_TYPE'
   | 'PROXY_UNKNOWN'
   | 'BOOTSTRAP_FAILED'
-  | 'PROCESS_FAILED';
+  | 'PROCESS_FAILED'
+  | 'ADMIN_UNREACHABLE';
 
 export class MeshgateError extends Error {
   readonly code: ErrorCode;

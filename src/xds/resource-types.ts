@@ -76,3 +76,16 @@ export function encodeResource(resource: DesiredResource): Uint8Array {
 export function resourceToJson(resource: DesiredResource): unknown {
   return (CODECS[resource.typeUrl] as Codec<DesiredResource['message']>).toJSON(resource.message);
 }
+
+/** The JSON form of an encoded resource of the given type (for the admin API). */
+export function encodedResourceToJson(typeUrl: TypeUrl, bytes: Uint8Array): unknown {
+  return BYTES_TO_JSON[typeUrl](bytes);
+}
+
+const BYTES_TO_JSON: { [K in TypeUrl]: (bytes: Uint8Array) => unknown } = {
+  [TypeUrl.Cluster]: (b) => Cluster.toJSON(Cluster.decode(b)),
+  [TypeUrl.Endpoint]: (b) => ClusterLoadAssignment.toJSON(ClusterLoadAssignment.decode(b)),
+  [TypeUrl.Listener]: (b) => Listener.toJSON(Listener.decode(b)),
+  [TypeUrl.Route]: (b) => RouteConfiguration.toJSON(RouteConfiguration.decode(b)),
+  [TypeUrl.Secret]: (b) => Secret.toJSON(Secret.decode(b)),
+};

@@ -1,0 +1,77 @@
+// model → translate → cache: turns each new model into per-proxy resources in the xDS cache.
+import type { Logger } from '../log/logger.js';
+import type { MeshModel, Problem } from '../model/types.js';
+import { modelsEqual } from '../model/equal-model.js';
+import { translateProxy } from '../translate/index.js';
+import type { SnapshotCache } from '../xds/cache.js';
+
+export interface ReconcileResult {
+  /** False when the model equals the last one: nothing was translated. */
+  changed: boolean;
+  proxies: number;
+  problems: number;
+}
+
+export class Reconciler {
+  private model: MeshModel | null = null;
+  private currentProblems: readonly Problem[] = [];
+
+  constructor(
+    private readonly cache: SnapshotCache,
+    private readonly logger: Logger,
+  ) {}
+
+  apply(model: MeshModel): ReconcileResult {
+    if (this.model && modelsEqual(this.model, model)) {
+      return { changed: false, proxies: model.proxies.size, problems: this.currentProblems.length };
+    }
+    const previous = this.model;
+    this.model = model;
+    const problems: Problem[] = [...model.problems];
+    for (const id of model.proxies.keys()) {
+      const config = translateProxy(model, id);
+      if (!config) continue;
+      this.cache.set(id, config.resources);
+      problems.push(...config.problems);
+    }
+    // A proxy whose registration is gone keeps its stream but gets nothing more to serve.
+    for (const id of previous?.proxies.keys() ?? []) {
+      if (!model.proxies.has(id)) this.cache.set(id, []);
+    }
+    this.reportProblems(dedupe(problems));
+    return { changed: true, proxies: model.proxies.size, problems: this.currentProblems.length };
+  }
+
+  /** What a connecting node.id is, for the status of its stream; null when it is not registered. */
+  identify(nodeId: string): { kind: string; service: string } | null {
+    const proxy = this.model?.proxies.get(nodeId);
+    return proxy ? { kind: proxy.kind, service: proxy.destinationService ?? proxy.service } : null;
+  }
+
+  problems(): readonly Problem[] {
+    return this.currentProblems;
+  }
+
+  hasModel(): boolean {
+    return this.model !== null;
+  }
+
+  private reportProblems(next: Problem[]): void {
+    const key = (p: Problem) => `${p.code}|${p.object}|${p.field}|${p.message}`;
+    const before = new Set(this.currentProblems.map(key));
+    for (const p of next) {
+      if (!before.has(key(p))) this.logger.warn({ problem: p }, `${p.object}: ${p.message}`);
+    }
+    const after = new Set(next.map(key));
+    for (const p of this.currentProblems) {
+      if (!after.has(key(p))) this.logger.info({ problem: p }, `resolved: ${p.object}: ${p.message}`);
+    }
+    this.currentProblems = next;
+  }
+}
+
+function dedupe(problems: Problem[]): Problem[] {
+  const seen = new Map<string, Problem>();
+  for (const p of problems) seen.set(`${p.code}|${p.object}|${p.field}|${p.message}`, p);
+  return [...seen.values()].sort((a, b) => (a.object + a.field).localeCompare(b.object + b.field));
+}

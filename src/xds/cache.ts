@@ -1,0 +1,244 @@
+// The resource cache: what every node should have, each resource encoded once and shared.
+import { MeshgateError } from '../errors.js';
+import {
+  TYPE_ORDER,
+  TYPE_SHORT_NAMES,
+  TypeUrl,
+  encodeResource,
+  encodedResourceToJson,
+  isTypeUrl,
+  type DesiredResource,
+} from './resource-types.js';
+import { redactSecretJson } from './redact.js';
+import { contentVersion, setVersion } from './version.js';
+import { anyField, deltaPrefix, type WireResource } from './wire.js';
+
+/** One encoded resource; the same object is shared by every node that has identical content. */
+export class CachedResource implements WireResource {
+  /** The Any (as DiscoveryResponse/Resource field 2) wrapping `value`. */
+  readonly anyField: Uint8Array;
+  private prefix: Uint8Array | null = null;
+
+  constructor(
+    readonly typeUrl: TypeUrl,
+    readonly name: string,
+    readonly version: string,
+    /** The encoded resource message. */
+    readonly value: Uint8Array,
+    /** For clusters: the ClusterLoadAssignment name its endpoints come from. */
+    readonly endpointsName: string | null,
+  ) {
+    this.anyField = anyField(typeUrl, value);
+  }
+
+  get deltaPrefix(): Uint8Array {
+    this.prefix ??= deltaPrefix(this.name, this.version);
+    return this.prefix;
+  }
+
+  json(): unknown {
+    return encodedResourceToJson(this.typeUrl, this.value);
+  }
+}
+
+export interface TypeSnapshot {
+  /** Hash over the sorted (name, version) pairs of `resources`. */
+  readonly version: string;
+  readonly resources: ReadonlyMap<string, CachedResource>;
+}
+
+export interface NodeSnapshot {
+  readonly nodeId: string;
+  type(typeUrl: TypeUrl): TypeSnapshot;
+}
+
+export type CacheWatcher = (changedTypes: ReadonlySet<TypeUrl>) => void;
+
+export interface SnapshotJson {
+  [shortTypeName: string]: {
+    version: string;
+    resources: { name: string; version: string; resource: unknown }[];
+  };
+}
+
+const EMPTY_TYPE: TypeSnapshot = { version: setVersion([]), resources: new Map() };
+
+class StoredSnapshot implements NodeSnapshot {
+  constructor(
+    readonly nodeId: string,
+    readonly types: ReadonlyMap<TypeUrl, TypeSnapshot>,
+  ) {}
+
+  type(typeUrl: TypeUrl): TypeSnapshot {
+    return this.types.get(typeUrl) ?? EMPTY_TYPE;
+  }
+}
+
+interface Interned {
+  resource: CachedResource;
+  refs: number;
+}
+
+interface Encoded {
+  bytes: Uint8Array;
+  version: string;
+}
+
+export class SnapshotCache {
+  private readonly snapshots = new Map<string, StoredSnapshot>();
+  private readonly watchers = new Map<string, Set<CacheWatcher>>();
+  private readonly interned = new Map<string, Interned>();
+  /** Messages already encoded: translate output is immutable, so a shared message is encoded once. */
+  private readonly encoded = new WeakMap<object, Encoded>();
+
+  /** Replaces everything `nodeId` should have; watchers hear about the types that changed. */
+  set(nodeId: string, resources: readonly DesiredResource[]): void {
+    const grouped = this.group(nodeId, resources);
+    const types = new Map<TypeUrl, TypeSnapshot>();
+    for (const [typeUrl, list] of grouped) {
+      const map = new Map<string, CachedResource>();
+      for (const r of list) map.set(r.name, this.acquire(r));
+      types.set(typeUrl, { version: setVersion(map.values()), resources: map });
+    }
+    const previous = this.snapshots.get(nodeId);
+    const next = new StoredSnapshot(nodeId, types);
+    this.snapshots.set(nodeId, next);
+    if (previous) this.releaseAll(previous);
+
+    const changed = new Set<TypeUrl>();
+    for (const typeUrl of TYPE_ORDER) {
+      if (!previous || previous.type(typeUrl).version !== next.type(typeUrl).version) changed.add(typeUrl);
+    }
+    if (changed.size > 0) this.notify(nodeId, changed);
+  }
+
+  get(nodeId: string): NodeSnapshot | undefined {
+    return this.snapshots.get(nodeId);
+  }
+
+  /** Forgets a node. Its streams keep what they were sent (nothing is pushed to them). */
+  delete(nodeId: string): void {
+    const previous = this.snapshots.get(nodeId);
+    if (!previous) return;
+    this.snapshots.delete(nodeId);
+    this.releaseAll(previous);
+  }
+
+  nodes(): string[] {
+    return [...this.snapshots.keys()].sort();
+  }
+
+  watch(nodeId: string, watcher: CacheWatcher): () => void {
+    let set = this.watchers.get(nodeId);
+    if (!set) {
+      set = new Set();
+      this.watchers.set(nodeId, set);
+    }
+    set.add(watcher);
+    return () => {
+      const current = this.watchers.get(nodeId);
+      if (!current) return;
+      current.delete(watcher);
+      if (current.size === 0) this.watchers.delete(nodeId);
+    };
+  }
+
+  /** Number of distinct encoded resources held (shared ones count once). */
+  internedCount(): number {
+    return this.interned.size;
+  }
+
+  /** The node's resources as JSON for the admin API, secrets redacted; undefined for an unknown node. */
+  snapshotJson(nodeId: string): SnapshotJson | undefined {
+    const snapshot = this.snapshots.get(nodeId);
+    if (!snapshot) return undefined;
+    const out: SnapshotJson = {};
+    for (const typeUrl of TYPE_ORDER) {
+      const type = snapshot.type(typeUrl);
+      const names = [...type.resources.keys()].sort();
+      out[TYPE_SHORT_NAMES[typeUrl]] = {
+        version: type.version,
+        resources: names.map((name) => {
+          const r = type.resources.get(name)!;
+          const json = r.json();
+          return {
+            name,
+            version: r.version,
+            resource: typeUrl === TypeUrl.Secret ? redactSecretJson(json) : json,
+          };
+        }),
+      };
+    }
+    return out;
+  }
+
+  private group(nodeId: string, resources: readonly DesiredResource[]): Map<TypeUrl, DesiredResource[]> {
+    const grouped = new Map<TypeUrl, DesiredResource[]>();
+    const seen = new Set<string>();
+    for (const r of resources) {
+      if (!isTypeUrl(r.typeUrl)) {
+        throw new MeshgateError(
+          'XDS_UNKNOWN_TYPE',
+          `resource "${r.name}" for node "${nodeId}" has unknown type URL "${String(r.typeUrl)}"; use a TypeUrl constant`,
+        );
+      }
+      const key = `${r.typeUrl}\n${r.name}`;
+      if (seen.has(key)) {
+        throw new MeshgateError(
+          'CONFIG_INVALID',
+          `node "${nodeId}" was given ${TYPE_SHORT_NAMES[r.typeUrl]} resource "${r.name}" twice; each name must be unique per type`,
+        );
+      }
+      seen.add(key);
+      const list = grouped.get(r.typeUrl) ?? [];
+      list.push(r);
+      grouped.set(r.typeUrl, list);
+    }
+    return grouped;
+  }
+
+  private encode(resource: DesiredResource): Encoded {
+    const memo = this.encoded.get(resource.message);
+    if (memo) return memo;
+    const bytes = encodeResource(resource);
+    const result = { bytes, version: contentVersion(bytes) };
+    this.encoded.set(resource.message, result);
+    return result;
+  }
+
+  private acquire(resource: DesiredResource): CachedResource {
+    const { bytes, version } = this.encode(resource);
+    const key = `${resource.typeUrl}\n${resource.name}\n${version}`;
+    let entry = this.interned.get(key);
+    if (!entry) {
+      entry = {
+        resource: new CachedResource(resource.typeUrl, resource.name, version, bytes, endpointsNameOf(resource)),
+        refs: 0,
+      };
+      this.interned.set(key, entry);
+    }
+    entry.refs += 1;
+    return entry.resource;
+  }
+
+  private releaseAll(snapshot: StoredSnapshot): void {
+    for (const type of snapshot.types.values()) {
+      for (const r of type.resources.values()) {
+        const key = `${r.typeUrl}\n${r.name}\n${r.version}`;
+        const entry = this.interned.get(key);
+        if (!entry) continue;
+        entry.refs -= 1;
+        if (entry.refs <= 0) this.interned.delete(key);
+      }
+    }
+  }
+
+  private notify(nodeId: string, changed: ReadonlySet<TypeUrl>): void {
+    for (const watcher of [...(this.watchers.get(nodeId) ?? [])]) watcher(changed);
+  }
+}
+
+function endpointsNameOf(resource: DesiredResource): string | null {
+  if (resource.typeUrl !== TypeUrl.Cluster) return null;
+  return resource.message.edsClusterConfig?.serviceName || resource.name;
+}

@@ -1,0 +1,152 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConsulClient } from '../../../src/consul/consul-client.js';
+import { ConsulWatcher } from '../../../src/consul/consul-watcher.js';
+import type { ConsulState } from '../../../src/consul/state.js';
+import { silentLogger } from '../../../src/log/logger.js';
+import { buildModel } from '../../../src/model/build-model.js';
+import { startConsul, type ConsulAgent } from '../../harness/consul.js';
+import { eventually } from '../../harness/http.js';
+import { ProcessGroup } from '../../harness/processes.js';
+
+const group = new ProcessGroup();
+let consul: ConsulAgent;
+let watcher: ConsulWatcher;
+let changes = 0;
+let lastChangeAt = 0;
+
+/** Waits until no change has been seen for `quietMs` (Consul fills in some fields shortly after a registration). */
+const settled = (quietMs = 700): Promise<number> =>
+  eventually(() => Date.now() - lastChangeAt >= quietMs, { timeoutMs: 10_000, intervalMs: 50 });
+
+function webService(id: string, port: number): Record<string, unknown> {
+  return { Name: 'web', ID: id, Port: port, Address: '127.0.0.1', Check: { CheckID: `${id}-ttl`, TTL: '600s', Status: 'passing' } };
+}
+
+const checksOf = (state: ConsulState, service: string, id: string): string[] =>
+  (state.services.get(service) ?? []).filter((e) => e.Service.ID === id).flatMap((e) => e.Checks.map((c) => c.Status));
+
+beforeAll(async () => {
+  consul = await startConsul(group);
+  await consul.api.registerService(webService('web-1', 8080));
+  await consul.api.registerService({
+    Name: 'web-sidecar-proxy',
+    ID: 'web-1-sidecar-proxy',
+    Kind: 'connect-proxy',
+    Port: 21000,
+    Proxy: { DestinationServiceName: 'web', DestinationServiceID: 'web-1', LocalServicePort: 8080, Upstreams: [{ DestinationName: 'api', LocalBindPort: 9191 }] },
+  });
+  await consul.api.putConfigEntry({ Kind: 'service-defaults', Name: 'web', Protocol: 'http' });
+  watcher = new ConsulWatcher({
+    client: new ConsulClient({ address: consul.httpAddr, wait: '5s' }),
+    logger: silentLogger(),
+    backoff: { baseMs: 100, maxMs: 1000 },
+  });
+  watcher.on('change', () => {
+    changes++;
+    lastChangeAt = Date.now();
+  });
+  watcher.start();
+});
+
+afterAll(async () => {
+  await watcher?.stop();
+  await group.dispose();
+});
+
+describe('ConsulWatcher against a real Consul agent', () => {
+  it('syncs the initial state', async () => {
+    await eventually(() => watcher.status().synced, { timeoutMs: 15_000 });
+    const state = watcher.state();
+    expect(state.datacenter).toBe('dc1');
+    expect(state.trustDomain).toMatch(/^[0-9a-f-]+\.consul$/);
+    expect([...state.services.keys()].sort()).toEqual(['consul', 'web', 'web-sidecar-proxy']);
+    expect(state.services.get('web')![0]!.Service.ID).toBe('web-1');
+    const proxy = state.services.get('web-sidecar-proxy')![0]!.Service;
+    expect(proxy.Kind).toBe('connect-proxy');
+    expect(proxy.Proxy?.DestinationServiceName).toBe('web');
+    expect(proxy.Proxy?.Upstreams?.[0]?.DestinationName).toBe('api');
+    expect(state.configEntries.serviceDefaults).toHaveLength(1);
+    expect(watcher.status()).toMatchObject({ synced: true, reachable: true, lastError: null });
+    expect(watcher.status().lastContactAt).toBeGreaterThan(0);
+    expect(changes).toBeGreaterThan(0);
+  });
+
+  it('sees a new registration and keeps unchanged parts identical', async () => {
+    // The agent merges the service-defaults protocol into the proxy registration shortly after it.
+    await eventually(() => watcher.state().services.get('web-sidecar-proxy')?.[0]?.Service.Proxy?.Config?.protocol === 'http', {
+      timeoutMs: 10_000,
+    });
+    await settled();
+    const before = watcher.state();
+    await consul.api.registerService({ Name: 'api', ID: 'api-1', Port: 9090 });
+    await eventually(() => watcher.state().services.has('api'), { timeoutMs: 10_000 });
+    const after = watcher.state();
+    expect(after).not.toBe(before);
+    expect(after.configEntries).toBe(before.configEntries);
+    expect(after.services.get('web-sidecar-proxy')).toBe(before.services.get('web-sidecar-proxy'));
+  });
+
+  it('sees a health check going critical and back', async () => {
+    await consul.api.updateTtl('web-1-ttl', 'fail');
+    await eventually(() => checksOf(watcher.state(), 'web', 'web-1').includes('critical'), { timeoutMs: 10_000 });
+    await consul.api.updateTtl('web-1-ttl', 'pass');
+    await eventually(() => !checksOf(watcher.state(), 'web', 'web-1').includes('critical'), { timeoutMs: 10_000 });
+  });
+
+  it('drops a deregistered service', async () => {
+    await consul.api.deregisterService('api-1');
+    await eventually(() => !watcher.state().services.has('api'), { timeoutMs: 10_000 });
+    expect(watcher.state().services.has('web')).toBe(true);
+  });
+
+  it('sees config entries of every watched kind', async () => {
+    await consul.api.putConfigEntry({ Kind: 'proxy-defaults', Name: 'global', Config: { protocol: 'http' } });
+    await consul.api.putConfigEntry({ Kind: 'api-gateway', Name: 'edge', Listeners: [{ Name: 'http', Port: 8443, Protocol: 'http' }] });
+    await consul.api.putConfigEntry({
+      Kind: 'http-route',
+      Name: 'web-route',
+      Parents: [{ Kind: 'api-gateway', Name: 'edge' }],
+      Rules: [{ Matches: [{ Path: { Match: 'prefix', Value: '/web' } }], Services: [{ Name: 'web' }] }],
+    });
+    await eventually(
+      () => {
+        const c = watcher.state().configEntries;
+        return c.proxyDefaults.length === 1 && c.apiGateways.length === 1 && c.httpRoutes.length === 1;
+      },
+      { timeoutMs: 10_000 },
+    );
+    const route = watcher.state().configEntries.httpRoutes[0] as { Name: string; Rules: { Matches: { Path: { Value: string } }[] }[] };
+    expect(route.Name).toBe('web-route');
+    expect(route.Rules[0]!.Matches[0]!.Path.Value).toBe('/web');
+    // What Consul really returns passes the model's validation.
+    const model = buildModel(watcher.state());
+    expect(model.problems.filter((p) => p.code === 'CONFIG_ENTRY_INVALID')).toEqual([]);
+    expect(model.gateways.get('edge')!.listeners).toEqual([{ name: 'http', port: 8443, protocol: 'http', hostname: '' }]);
+    expect(model.httpRoutes[0]!.rules[0]!.matches[0]!.path).toEqual({ kind: 'prefix', value: '/web' });
+    expect(model.services.get('web')!.protocol).toBe('http');
+    expect(model.proxies.get('web-1-sidecar-proxy')!.upstreams).toEqual([{ destinationName: 'api', localBindAddress: '127.0.0.1', localBindPort: 9191 }]);
+    await consul.api.deleteConfigEntry('http-route', 'web-route');
+    await eventually(() => watcher.state().configEntries.httpRoutes.length === 0, { timeoutMs: 10_000 });
+  });
+
+  it('keeps the last state while Consul is down and catches up when it is back', async () => {
+    const before = watcher.state();
+    await consul.pause();
+    await eventually(() => watcher.status().reachable === false, { timeoutMs: 10_000 });
+    expect(watcher.status().lastError).toMatch(/cannot reach Consul/);
+    expect(watcher.state()).toBe(before);
+    expect(watcher.state().services.has('web')).toBe(true);
+
+    await consul.resume();
+    // The agent reloads its own service registrations from its data dir; config entries are gone.
+    await consul.api.registerService({ Name: 'billing', ID: 'billing-1', Port: 7070 });
+    await eventually(() => watcher.status().reachable, { timeoutMs: 15_000 });
+    await eventually(() => watcher.state().services.has('billing'), { timeoutMs: 15_000 });
+    await eventually(() => watcher.state().configEntries.serviceDefaults.length === 0, { timeoutMs: 15_000 });
+    expect(watcher.status().lastError).toBeNull();
+    expect(watcher.state().services.get('web')![0]!.Service.Port).toBe(8080);
+
+    await consul.api.deregisterService('web-1-sidecar-proxy');
+    await eventually(() => !watcher.state().services.has('web-sidecar-proxy'), { timeoutMs: 10_000 });
+  });
+});

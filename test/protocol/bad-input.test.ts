@@ -1,0 +1,101 @@
+import { Client, credentials, status, type StatusObject } from '@grpc/grpc-js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { TypeUrl } from '../../src/xds/resource-types.js';
+import { namesIn, type DeltaClient, type SotwClient } from './ads-client.js';
+import { cluster } from './fixtures.js';
+import { startHarness, type Harness } from './harness.js';
+
+const NODE = 'good-proxy';
+let h: Harness;
+
+beforeEach(async () => {
+  h = await startHarness();
+  h.cache.set(NODE, [cluster('a')]);
+});
+afterEach(async () => {
+  await h.stop();
+});
+
+/** A healthy stream that got its first CDS response; used to show it is unaffected. */
+async function healthyStream(): Promise<SotwClient> {
+  const s = h.client.sotw(NODE);
+  s.request(TypeUrl.Cluster);
+  s.ack(await s.next());
+  return s;
+}
+
+async function stillServed(s: SotwClient, n: number): Promise<void> {
+  h.cache.set(NODE, [cluster('a'), cluster(`b${n}`)]);
+  const r = await s.next();
+  expect(namesIn(r)).toContain(`b${n}`);
+  s.ack(r);
+}
+
+async function expectInvalid(closed: Promise<StatusObject>, detail: RegExp): Promise<void> {
+  const st = await closed;
+  expect(st.code).toBe(status.INVALID_ARGUMENT);
+  expect(st.details).toMatch(detail);
+}
+
+describe('bad ADS input', () => {
+  it('ends a SotW stream with an empty type_url, other streams keep working', async () => {
+    const good = await healthyStream();
+    const bad = h.client.sotw('bad-proxy');
+    bad.request('');
+    await expectInvalid(bad.closed, /empty type_url/);
+    await stillServed(good, 1);
+  });
+
+  it('ends a Delta stream with an empty type_url', async () => {
+    const good = await healthyStream();
+    const bad: DeltaClient = h.client.delta('bad-proxy');
+    bad.subscribe('');
+    await expectInvalid(bad.closed, /empty type_url/);
+    await stillServed(good, 2);
+  });
+
+  it('rejects an unknown type_url', async () => {
+    const good = await healthyStream();
+    const bad = h.client.sotw('bad-proxy');
+    bad.request('type.googleapis.com/envoy.config.core.v3.Nope');
+    await expectInvalid(bad.closed, /unknown type_url "type\.googleapis\.com\/envoy\.config\.core\.v3\.Nope"/);
+    const badDelta = h.client.delta('bad-proxy');
+    badDelta.subscribe('type.googleapis.com/envoy.config.core.v3.Nope');
+    await expectInvalid(badDelta.closed, /unknown type_url/);
+    await stillServed(good, 3);
+  });
+
+  it('rejects a first request without node.id', async () => {
+    const bad = h.client.sotw('');
+    bad.send({ typeUrl: TypeUrl.Cluster });
+    await expectInvalid(bad.closed, /no node\.id/);
+    const badDelta = h.client.delta('');
+    badDelta.send({ typeUrl: TypeUrl.Cluster });
+    await expectInvalid(badDelta.closed, /no node\.id/);
+    expect(h.server.status.streams()).toEqual([]);
+  });
+
+  it('fails only the stream that sends undecodable bytes', async () => {
+    const good = await healthyStream();
+    const raw = new Client(`127.0.0.1:${h.server.port}`, credentials.createInsecure());
+    try {
+      for (const method of ['StreamAggregatedResources', 'DeltaAggregatedResources']) {
+        const call = raw.makeBidiStreamRequest(
+          `/envoy.service.discovery.v3.AggregatedDiscoveryService/${method}`,
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+        );
+        call.on('error', () => undefined);
+        const closed = new Promise<StatusObject>((resolve) => call.on('status', resolve));
+        // Field 1 (a string) claims 127 bytes but only one follows.
+        call.write(Buffer.from([0x0a, 0x7f, 0x41]));
+        await expectInvalid(closed, /could not decode/);
+      }
+    } finally {
+      raw.close();
+    }
+    await stillServed(good, 4);
+    const fresh = await healthyStream();
+    expect(fresh).toBeDefined();
+  });
+});

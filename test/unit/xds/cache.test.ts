@@ -1,0 +1,97 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { MeshgateError } from '../../../src/errors.js';
+import { SnapshotCache } from '../../../src/xds/cache.js';
+import { TypeUrl, encodeResource } from '../../../src/xds/resource-types.js';
+import { cluster, endpoints, listener, secret } from '../../protocol/fixtures.js';
+
+describe('SnapshotCache', () => {
+  it('versions a resource by the sha256 of its encoding', () => {
+    const cache = new SnapshotCache();
+    const c = cluster('web');
+    cache.set('n1', [c]);
+    const cached = cache.get('n1')!.type(TypeUrl.Cluster).resources.get('web')!;
+    const expected = createHash('sha256').update(encodeResource(c)).digest('hex').slice(0, 16);
+    expect(cached.version).toBe(expected);
+    expect(Buffer.from(cached.value)).toEqual(Buffer.from(encodeResource(c)));
+  });
+
+  it('gives identical versions in two cache instances for the same content, in any input order', () => {
+    const a = new SnapshotCache();
+    const b = new SnapshotCache();
+    a.set('n', [cluster('x'), cluster('y'), endpoints('x')]);
+    b.set('n', [endpoints('x'), cluster('y'), cluster('x')]);
+    for (const t of [TypeUrl.Cluster, TypeUrl.Endpoint, TypeUrl.Listener]) {
+      expect(a.get('n')!.type(t).version).toBe(b.get('n')!.type(t).version);
+    }
+    b.set('n', [endpoints('x'), cluster('y', 9), cluster('x')]);
+    expect(a.get('n')!.type(TypeUrl.Cluster).version).not.toBe(b.get('n')!.type(TypeUrl.Cluster).version);
+  });
+
+  it('shares one encoded object between nodes and frees it when no node uses it', () => {
+    const cache = new SnapshotCache();
+    cache.set('n1', [cluster('shared'), cluster('only-1')]);
+    cache.set('n2', [cluster('shared')]);
+    const r1 = cache.get('n1')!.type(TypeUrl.Cluster).resources.get('shared');
+    const r2 = cache.get('n2')!.type(TypeUrl.Cluster).resources.get('shared');
+    expect(r1).toBe(r2);
+    expect(cache.internedCount()).toBe(2);
+    cache.set('n1', [cluster('shared', 5)]);
+    expect(cache.internedCount()).toBe(2); // shared@v1 (n2) and shared@v5 (n1)
+    cache.delete('n2');
+    expect(cache.internedCount()).toBe(1);
+    cache.delete('n1');
+    expect(cache.internedCount()).toBe(0);
+    expect(cache.nodes()).toEqual([]);
+  });
+
+  it('notifies only the node whose config changed, with only the changed types', () => {
+    const cache = new SnapshotCache();
+    const seen1: TypeUrl[][] = [];
+    const seen2: TypeUrl[][] = [];
+    cache.watch('n1', (types) => seen1.push([...types]));
+    cache.watch('n2', (types) => seen2.push([...types]));
+    cache.set('n1', [cluster('a'), endpoints('a')]);
+    expect(seen1).toEqual([[TypeUrl.Cluster, TypeUrl.Endpoint, TypeUrl.Listener, TypeUrl.Route, TypeUrl.Secret]]);
+    cache.set('n1', [cluster('a'), endpoints('a', 9090)]);
+    expect(seen1[1]).toEqual([TypeUrl.Endpoint]);
+    cache.set('n1', [endpoints('a', 9090), cluster('a')]); // identical content
+    expect(seen1).toHaveLength(2);
+    expect(seen2).toEqual([]);
+  });
+
+  it('stops notifying after unwatch', () => {
+    const cache = new SnapshotCache();
+    let calls = 0;
+    const stop = cache.watch('n', () => calls++);
+    cache.set('n', [cluster('a')]);
+    stop();
+    cache.set('n', [cluster('b')]);
+    expect(calls).toBe(1);
+  });
+
+  it('rejects a name given twice for one type', () => {
+    const cache = new SnapshotCache();
+    expect(() => cache.set('n', [cluster('a'), cluster('a', 2)])).toThrow(MeshgateError);
+    try {
+      cache.set('n', [cluster('a'), cluster('a', 2)]);
+    } catch (err) {
+      expect((err as MeshgateError).code).toBe('CONFIG_INVALID');
+    }
+    expect(cache.get('n')).toBeUndefined();
+  });
+
+  it('renders JSON per type with secrets redacted', () => {
+    const cache = new SnapshotCache();
+    cache.set('n', [cluster('a'), listener('l'), secret('cert', 'TOP-SECRET-KEY')]);
+    const json = cache.snapshotJson('n')!;
+    expect(json.clusters!.resources.map((r) => r.name)).toEqual(['a']);
+    expect(json.clusters!.version).toBe(cache.get('n')!.type(TypeUrl.Cluster).version);
+    expect(json.listeners!.resources[0]!.resource).toMatchObject({ name: 'l' });
+    const text = JSON.stringify(json.secrets);
+    expect(text).not.toContain('TOP-SECRET-KEY');
+    expect(text).toContain('[redacted]');
+    expect(json.secrets!.resources[0]!.resource).toMatchObject({ name: 'cert' });
+    expect(cache.snapshotJson('unknown')).toBeUndefined();
+  });
+});
