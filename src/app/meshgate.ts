@@ -42,9 +42,12 @@ export async function startMeshgate(opts: ServeOptions, rootLogger?: Logger): Pr
   };
   const coalescer = new Coalescer(opts.debounceMs, reconcile, (err) => log.error({ err }, 'config update failed; the last good config stays in force'));
   watcher.on('change', () => coalescer.trigger());
+  let reachable: boolean | null = null;
   watcher.on('status', (status) => {
     metrics.consulReachable.set(status.reachable ? 1 : 0);
     if (status.synced) coalescer.trigger();
+    if (status.reachable === reachable) return;
+    reachable = status.reachable;
     if (!status.reachable) log.warn({ error: status.lastError }, 'Consul is unreachable; serving the last known state');
     else log.info({ synced: status.synced }, 'Consul is reachable');
   });

@@ -6,6 +6,7 @@ import {
   DeltaDiscoveryResponse,
   DiscoveryRequest,
   DiscoveryResponse,
+  type DeepPartial,
 } from '../../generated/envoy/service/discovery/v3/discovery.js';
 import { Cluster } from '../../generated/envoy/config/cluster/v3/cluster.js';
 import { ClusterLoadAssignment } from '../../generated/envoy/config/endpoint/v3/endpoint.js';
@@ -14,7 +15,7 @@ import { RouteConfiguration } from '../../generated/envoy/config/route/v3/route.
 import { Secret } from '../../generated/envoy/extensions/transport_sockets/tls/v3/secret.js';
 import { TypeUrl } from '../../src/xds/resource-types.js';
 
-type DeepPartialRequest<T> = Parameters<{ fromPartial(p: never): T }['fromPartial']>[0];
+type DeepPartialRequest<T> = DeepPartial<T>;
 
 /** Responses in arrival order; `next` waits for one, `expectNone` asserts silence. */
 export class ResponseQueue<T> {
