@@ -47,7 +47,9 @@ class Processes {
     if (this.stopping) throw new MeshgateError('PROCESS_FAILED', `not starting ${name}: the mesh is stopping`);
     const logFile = join(this.runDir, `${name}.log`);
     const fd = openSync(logFile, 'a');
-    const proc = spawn(command, args, { stdio: ['ignore', fd, fd] });
+    // Own process group: a Ctrl-C in the terminal reaches only this process, which then stops the
+    // children in order (Envoys, meshgate, Consul).
+    const proc = spawn(command, args, { stdio: ['ignore', fd, fd], detached: true });
     closeSync(fd);
     const exited = new Promise<number | null>((resolve) => {
       proc.once('exit', (code, signal) => {
@@ -123,20 +125,16 @@ async function answers(url: string): Promise<boolean> {
 function banner(spec: MeshSpec, consulAddr: string, runDir: string): string {
   const g = spec.gateway;
   const edge = `http://127.0.0.1:${g.listenerPort}`;
-  const lines = [
-    'meshgate demo mesh is up',
-    '',
-    `  edge listener     ${edge}  (${g.routes.map((r) => `${edge}${r.pathPrefix} → ${r.service}`).join(', ')})`,
-    ...spec.services.map((s) => `  ${s.name} app${' '.repeat(Math.max(1, 14 - s.name.length))}http://127.0.0.1:${s.port}`),
-    ...proxies(spec).map((p) => `  envoy ${p.id}${' '.repeat(Math.max(1, 18 - p.id.length))}admin http://127.0.0.1:${p.adminPort}`),
-    `  meshgate admin    http://127.0.0.1:${spec.meshgate.adminPort}  (xDS 127.0.0.1:${spec.meshgate.xdsPort})`,
-    `  consul            http://${consulAddr}/ui  (API http://${consulAddr}/v1)`,
-    `  logs              ${runDir}`,
-    '',
-    'Press Ctrl-C to stop.',
-    '',
+  const rows: [string, string][] = [
+    ['edge listener', `${edge}  (${g.routes.map((r) => `${r.pathPrefix} → ${r.service}`).join(', ')})`],
+    ...spec.services.map((s): [string, string] => [`${s.name} app`, `http://127.0.0.1:${s.port}`]),
+    ...proxies(spec).map((p): [string, string] => [`envoy ${p.id} admin`, `http://127.0.0.1:${p.adminPort}`]),
+    ['meshgate admin', `http://127.0.0.1:${spec.meshgate.adminPort}  (xDS 127.0.0.1:${spec.meshgate.xdsPort})`],
+    ['consul UI', `http://${consulAddr}/ui  (API http://${consulAddr}/v1)`],
+    ['logs', runDir],
   ];
-  return lines.join('\n');
+  const width = Math.max(...rows.map(([k]) => k.length)) + 2;
+  return ['meshgate demo mesh is up', '', ...rows.map(([k, v]) => `  ${k.padEnd(width)}${v}`), '', 'Press Ctrl-C to stop.', ''].join('\n');
 }
 
 async function main(): Promise<void> {
@@ -155,6 +153,7 @@ async function main(): Promise<void> {
   const procs = new Processes(runDir, log);
   const demos: DemoService[] = [];
 
+  const exit = (code: number): void => log.flush(() => process.exit(code));
   let shuttingDown = false;
   const shutdown = (code: number): void => {
     if (shuttingDown) return;
@@ -164,8 +163,8 @@ async function main(): Promise<void> {
     Promise.all(demos.map((d) => d.close().catch(() => undefined)))
       .then(() => procs.stopAll())
       .then(
-        () => process.exit(code),
-        () => process.exit(1),
+        () => exit(code),
+        () => exit(1),
       );
   };
   process.on('SIGINT', () => shutdown(0));
@@ -231,7 +230,7 @@ async function main(): Promise<void> {
     shuttingDown = true;
     await Promise.all(demos.map((d) => d.close().catch(() => undefined)));
     await procs.stopAll();
-    process.exit(1);
+    exit(1);
   }
 }
 
