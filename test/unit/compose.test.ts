@@ -36,7 +36,8 @@ interface ComposeFile {
 const load = (): ComposeFile => parse(composeText) as ComposeFile;
 
 function validateSchema(doc: unknown): string[] {
-  const ajv = new Ajv2019.default({ strict: false, allErrors: true });
+  const ajv = new Ajv2019.default({ strict: false, allErrors: true, validateFormats: false });
+  // Formats (duration, ports, subnet_ip_address…) are Compose-specific and not checked here.
   // The schema carries draft-04 style `id` annotations (not keywords in 2019-09); Ajv refuses `id`
   // unless it is removed from its vocabulary, after which it is an ignored annotation.
   ajv.removeKeyword('id');

@@ -1,0 +1,238 @@
+// Shared pieces of the propagation and scale benchmarks: statistics, results files, flag checks,
+// binaries, `meshgate serve` as a process, /proc memory readings and signal handling.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { eventually, freePorts, httpGet } from '../../test/harness/index.js';
+/** The repository root: the nearest parent directory whose package.json is meshgate's. */
+export function findRepoRoot() {
+    let dir = dirname(fileURLToPath(import.meta.url));
+    for (;;) {
+        const pkg = join(dir, 'package.json');
+        if (existsSync(pkg)) {
+            try {
+                if (JSON.parse(readFileSync(pkg, 'utf8')).name === 'meshgate')
+                    return dir;
+            }
+            catch {
+                // not ours; keep going up
+            }
+        }
+        const parent = dirname(dir);
+        if (parent === dir)
+            throw new Error('cannot find the meshgate repository root above ' + fileURLToPath(import.meta.url));
+        dir = parent;
+    }
+}
+/**
+ * Sets CONSUL_BIN and ENVOY_BIN from the installer scripts (run from the repository root) unless
+ * they are already set, so the test harness finds the binaries from the compiled benchmark too.
+ */
+export function ensureBinaries(which = ['consul', 'envoy']) {
+    const root = findRepoRoot();
+    const out = {};
+    for (const name of which) {
+        const envVar = name === 'consul' ? 'CONSUL_BIN' : 'ENVOY_BIN';
+        if (!process.env[envVar]) {
+            const text = execFileSync('bash', [join(root, `scripts/install-${name}.sh`)], {
+                cwd: root,
+                encoding: 'utf8',
+                stdio: ['ignore', 'pipe', 'inherit'],
+            });
+            const lines = text.trim().split('\n');
+            process.env[envVar] = lines[lines.length - 1].trim();
+        }
+        out[name] = process.env[envVar];
+    }
+    return out;
+}
+/** `meshgate`'s CLI as compiled next to the benchmark (same sources, same build). */
+export function meshgateCli() {
+    const here = dirname(fileURLToPath(import.meta.url)); // <out>/bench/lib
+    const cli = resolve(here, '..', '..', 'src', 'cli', 'main.js');
+    if (!existsSync(cli))
+        throw new Error(`meshgate CLI not found at ${cli}: build the benchmarks with npx tsc -p bench/tsconfig.json`);
+    return cli;
+}
+/** Nearest-rank percentile of sorted values. */
+export function percentile(sorted, p) {
+    if (sorted.length === 0)
+        return Number.NaN;
+    const rank = Math.ceil((p / 100) * sorted.length);
+    return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))];
+}
+export function stats(samples) {
+    const sorted = [...samples].sort((a, b) => a - b);
+    const n = sorted.length;
+    const mid = n === 0 ? Number.NaN : n % 2 === 1 ? sorted[(n - 1) / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    return {
+        n,
+        min: n ? sorted[0] : Number.NaN,
+        median: mid,
+        p99: percentile(sorted, 99),
+        max: n ? sorted[n - 1] : Number.NaN,
+        mean: n ? sorted.reduce((a, b) => a + b, 0) / n : Number.NaN,
+    };
+}
+export const round = (v, digits = 1) => (Number.isFinite(v) ? Number(v.toFixed(digits)) : v);
+/** Writes bench/results/<name>-<timestamp>.json and returns its path. */
+export function writeResults(name, result) {
+    const dir = join(findRepoRoot(), 'bench', 'results');
+    mkdirSync(dir, { recursive: true });
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    const file = join(dir, `${name}-${stamp}.json`);
+    writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+    return file;
+}
+/** A plain text table with left-aligned first column and right-aligned others. */
+export function table(header, rows) {
+    const cells = [header, ...rows.map((r) => r.map(String))];
+    const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+    const line = (r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+    return [line(cells[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
+}
+/** A bad flag: the CLI prints the message and exits with code 2. */
+export class UsageError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'UsageError';
+    }
+}
+export function intFlag(name, raw, fallback, min, max) {
+    if (raw === undefined)
+        return fallback;
+    if (!/^\d+$/.test(raw.trim()))
+        throw new UsageError(`--${name} must be a whole number, got '${raw}'`);
+    const v = Number(raw);
+    if (v < min || v > max)
+        throw new UsageError(`--${name} must be between ${min} and ${max}, got ${v}`);
+    return v;
+}
+/** Runs a CLI entry: usage errors exit 2, other failures exit 1, and SIGINT/SIGTERM stop everything. */
+export function runCli(name, usage, main) {
+    const argv = process.argv.slice(2);
+    if (argv.includes('--help') || argv.includes('-h')) {
+        process.stdout.write(usage);
+        return;
+    }
+    main(argv).then(() => process.exit(0), (err) => {
+        if (err instanceof UsageError || err.code?.startsWith('ERR_PARSE_ARGS')) {
+            process.stderr.write(`${name}: ${err.message}\n\n${usage}`);
+            process.exit(2);
+        }
+        process.stderr.write(`${name}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+        process.exit(1);
+    });
+}
+/** Stops the given groups (synchronously, SIGKILL) when the process is interrupted. */
+export function stopOnSignals(groups, onSignal) {
+    const handler = (signal) => {
+        process.stderr.write(`\n${signal}: stopping every process this benchmark started\n`);
+        try {
+            onSignal?.();
+        }
+        catch {
+            // best effort
+        }
+        for (const g of groups())
+            g.killAllSync();
+        process.exit(130);
+    };
+    process.on('SIGINT', handler);
+    process.on('SIGTERM', handler);
+    return () => {
+        process.off('SIGINT', handler);
+        process.off('SIGTERM', handler);
+    };
+}
+/** VmRSS and VmHWM of a process from /proc/<pid>/status. */
+export function readMemory(pid) {
+    const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (key) => {
+        const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text);
+        return m ? Number(m[1]) * 1024 : Number.NaN;
+    };
+    return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+}
+export const mib = (bytes) => round(bytes / (1024 * 1024), 1);
+/**
+ * Spawns `node <cli> serve` against Consul and waits for /healthz (the xDS server listens by then).
+ * `wait: false` returns right after the spawn.
+ */
+export async function startMeshgate(group, consulAddr, options = {}) {
+    const [xdsPort, adminPort] = (await freePorts(2));
+    const xdsAddr = `127.0.0.1:${xdsPort}`;
+    const adminUrl = `http://127.0.0.1:${adminPort}`;
+    const args = [
+        ...(options.nodeArgs ?? []),
+        meshgateCli(),
+        'serve',
+        '--consul-addr', consulAddr,
+        '--xds-addr', xdsAddr,
+        '--admin-addr', `127.0.0.1:${adminPort}`,
+        '--log-level', options.logLevel ?? 'warn',
+        ...(options.debounceMs !== undefined ? ['--debounce-ms', String(options.debounceMs)] : []),
+    ];
+    const spawnedAt = Date.now();
+    const proc = group.spawn('meshgate', process.execPath, args);
+    const mg = { process: proc, pid: proc.pid ?? -1, xdsAddr, adminUrl, spawnedAt };
+    if (options.wait !== false)
+        await waitHealthy(mg);
+    return mg;
+}
+export async function waitHealthy(mg, timeoutMs = 30_000) {
+    await eventually(async () => {
+        if (!mg.process.alive)
+            throw new Error(`meshgate exited: ${mg.process.tail()}`);
+        return (await httpGet(`${mg.adminUrl}/healthz`, { timeoutMs: 2000 })).status === 200;
+    }, { timeoutMs, intervalMs: 20 });
+    return Date.now();
+}
+export async function waitReady(mg, timeoutMs, intervalMs = 50) {
+    await eventually(async () => {
+        if (!mg.process.alive)
+            throw new Error(`meshgate exited: ${mg.process.tail()}`);
+        return (await httpGet(`${mg.adminUrl}/readyz`, { timeoutMs: 5000 })).status === 200;
+    }, { timeoutMs, intervalMs });
+    return Date.now();
+}
+/** Consul HTTP call that throws on a non-2xx answer. */
+export async function consulCall(baseUrl, method, path, body, timeoutMs = 30_000) {
+    const res = await fetch(`${baseUrl}${path}`, {
+        method,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
+    });
+    const text = await res.text();
+    if (!res.ok)
+        throw new Error(`consul ${method} ${path} -> ${res.status}: ${text.slice(0, 500)}`);
+    return (text === '' ? undefined : JSON.parse(text));
+}
+/** PUT /v1/txn; Consul accepts at most 64 operations per transaction. */
+export async function consulTxn(baseUrl, ops) {
+    const res = await fetch(`${baseUrl}/v1/txn`, { method: 'PUT', body: JSON.stringify(ops), signal: AbortSignal.timeout(30_000) });
+    const text = await res.text();
+    if (!res.ok)
+        throw new Error(`consul PUT /v1/txn (${ops.length} ops) -> ${res.status}: ${text.slice(0, 500)}`);
+}
+/** Runs `fn` over items with at most `limit` in flight. */
+export async function mapLimit(items, limit, fn) {
+    const out = new Array(items.length);
+    let next = 0;
+    const worker = async () => {
+        while (next < items.length) {
+            const i = next++;
+            out[i] = await fn(items[i], i);
+        }
+    };
+    await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+    return out;
+}
+export const chunks = (items, size) => {
+    const out = [];
+    for (let i = 0; i < items.length; i += size)
+        out.push(items.slice(i, i + size));
+    return out;
+};
+//# sourceMappingURL=prop-shared.js.map

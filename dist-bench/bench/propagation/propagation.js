@@ -1,0 +1,386 @@
+// End-to-end propagation: time from a Consul API call returning to every Envoy's admin API showing
+// the change. Real Consul, real Envoys (N sidecars with an upstream to `target`, plus an edge
+// gateway routing to `target`), measured against two xDS servers in the same run: Consul's own
+// (its gRPC port) and meshgate. Both sets of Envoys are bootstrapped by `consul connect envoy`.
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { promisify } from 'node:util';
+import { ProcessGroup, freePorts, sleep, startConsul, startEnvoy, } from '../../test/harness/index.js';
+import { consulTxn, ensureBinaries, mapLimit, round, startMeshgate, stats, stopOnSignals, table, UsageError, } from '../lib/prop-shared.js';
+const execFileAsync = promisify(execFile);
+export const EVENT_KINDS = ['health-critical', 'health-passing', 'deregister', 'register'];
+export function resolvePropagationOptions(o = {}) {
+    const quick = o.quick ?? false;
+    const r = {
+        sidecars: o.sidecars ?? (quick ? 3 : 20),
+        events: o.events ?? (quick ? 5 : 30),
+        instances: o.instances ?? 4,
+        pollMs: o.pollMs ?? 5,
+        gapMs: o.gapMs ?? 300,
+        eventTimeoutMs: o.eventTimeoutMs ?? 30_000,
+        peers: o.peers ?? ['consul', 'meshgate'],
+        debounceMs: o.debounceMs ?? null,
+        quick,
+    };
+    const check = (name, v, min, max) => {
+        if (!Number.isInteger(v) || v < min || v > max)
+            throw new UsageError(`${name} must be a whole number between ${min} and ${max}, got ${v}`);
+    };
+    check('sidecars', r.sidecars, 1, 200);
+    check('events', r.events, 1, 1000);
+    check('instances', r.instances, 2, 50);
+    check('pollMs', r.pollMs, 1, 1000);
+    check('gapMs', r.gapMs, 0, 60_000);
+    check('eventTimeoutMs', r.eventTimeoutMs, 1000, 600_000);
+    if (r.peers.length === 0 || r.peers.some((p) => p !== 'meshgate' && p !== 'consul') || new Set(r.peers).size !== r.peers.length) {
+        throw new UsageError(`peers must be a non-empty list of distinct 'meshgate' and 'consul', got ${r.peers.join(',')}`);
+    }
+    if (r.debounceMs !== null)
+        check('debounceMs', r.debounceMs, 0, 60_000);
+    return r;
+}
+const EXT_NODE = 'bench-ext';
+/** The endpoint Envoy sees for target instance k: its sidecar. */
+const endpointAddr = (layout, k) => `127.0.0.1:${layout.targetSidecarPorts[k]}`;
+function targetSetOps(layout, k, status = 'passing') {
+    return [
+        { Service: { Verb: 'set', Node: EXT_NODE, Service: { ID: `target-${k}`, Service: 'target', Address: '127.0.0.1', Port: layout.targetPorts[k] } } },
+        {
+            Service: {
+                Verb: 'set',
+                Node: EXT_NODE,
+                Service: {
+                    ID: `target-${k}-sidecar-proxy`,
+                    Service: 'target-sidecar-proxy',
+                    Kind: 'connect-proxy',
+                    Address: '127.0.0.1',
+                    Port: layout.targetSidecarPorts[k],
+                    Proxy: { DestinationServiceName: 'target', DestinationServiceID: `target-${k}`, LocalServiceAddress: '127.0.0.1', LocalServicePort: layout.targetPorts[k] },
+                },
+            },
+        },
+        checkOp(k, status),
+    ];
+}
+function checkOp(k, status) {
+    return {
+        Check: {
+            Verb: 'set',
+            Check: { Node: EXT_NODE, CheckID: `target-${k}-sidecar-check`, Name: `target-${k} sidecar`, Status: status, ServiceID: `target-${k}-sidecar-proxy` },
+        },
+    };
+}
+function targetDeleteOps(k) {
+    return [
+        { Service: { Verb: 'delete', Node: EXT_NODE, Service: { ID: `target-${k}-sidecar-proxy` } } },
+        { Service: { Verb: 'delete', Node: EXT_NODE, Service: { ID: `target-${k}` } } },
+    ];
+}
+const passingTtl = (id) => ({ CheckID: id, Name: id, TTL: '30m', Status: 'passing' });
+async function setUpConsul(consul, layout, sidecars, instances) {
+    await consul.api.putConfigEntry({ Kind: 'service-defaults', Name: 'target', Protocol: 'http' });
+    await consul.api.putConfigEntry({ Kind: 'api-gateway', Name: 'edge', Listeners: [{ Name: 'http', Port: layout.edgePort, Protocol: 'http' }] });
+    await consul.api.putConfigEntry({
+        Kind: 'http-route',
+        Name: 'target-route',
+        Parents: [{ Kind: 'api-gateway', Name: 'edge', SectionName: 'http' }],
+        Rules: [{ Matches: [{ Path: { Match: 'prefix', Value: '/' } }], Services: [{ Name: 'target' }] }],
+    });
+    await consulTxn(consul.httpUrl, [{ Node: { Verb: 'set', Node: { Node: EXT_NODE, Address: '127.0.0.1' } } }]);
+    for (let k = 0; k < instances; k++)
+        await consulTxn(consul.httpUrl, targetSetOps(layout, k));
+    for (let i = 0; i < sidecars; i++) {
+        const name = `s${i + 1}`;
+        await consul.api.registerService({
+            ID: name,
+            Name: name,
+            Port: layout.appPorts[i],
+            Address: '127.0.0.1',
+            Checks: [passingTtl(`${name}-ttl`)],
+            Connect: {
+                SidecarService: {
+                    Port: layout.sidecarPorts[i],
+                    Checks: [passingTtl(`${name}-sidecar-ttl`)],
+                    Proxy: { Upstreams: [{ DestinationName: 'target', LocalBindPort: layout.upstreamPorts[i] }] },
+                },
+            },
+        });
+    }
+    await consul.api.registerService({ ID: 'edge', Name: 'edge', Kind: 'api-gateway', Port: layout.edgePort, Address: '127.0.0.1', Checks: [passingTtl('edge-ttl')] });
+}
+const keepAlive = new Agent({ keepAlive: true, maxSockets: 2 });
+function getClusters(adminPort, timeoutMs = 5000) {
+    return new Promise((resolveBody, reject) => {
+        const req = request({ host: '127.0.0.1', port: adminPort, path: '/clusters', agent: keepAlive, timeout: timeoutMs }, (res) => {
+            const parts = [];
+            res.on('data', (c) => parts.push(c));
+            res.on('end', () => resolveBody(Buffer.concat(parts).toString('utf8')));
+            res.on('error', reject);
+        });
+        req.on('timeout', () => req.destroy(new Error('timeout')));
+        req.on('error', reject);
+        req.end();
+    });
+}
+/** Reads `<cluster>::<addr>::health_flags::<flags>` lines for the given addresses. */
+export function endpointStates(clustersText, addrs) {
+    const wanted = new Set(addrs);
+    const out = new Map(addrs.map((a) => [a, 'absent']));
+    for (const line of clustersText.split('\n')) {
+        const i = line.indexOf('::health_flags::');
+        if (i < 0)
+            continue;
+        const head = line.slice(0, i);
+        const addr = head.slice(head.indexOf('::') + 2);
+        if (!wanted.has(addr))
+            continue;
+        const flags = line.slice(i + '::health_flags::'.length).trim();
+        const state = flags === 'healthy' ? 'healthy' : 'unhealthy';
+        // An address in two clusters (sidecar upstream and nothing else here) is healthy only if healthy everywhere.
+        if (out.get(addr) !== 'unhealthy')
+            out.set(addr, state);
+    }
+    return out;
+}
+async function consulBootstrap(consul, grpcAddr, args) {
+    const bin = process.env.CONSUL_BIN;
+    const out = await execFileAsync(bin, ['connect', 'envoy', '-bootstrap', ...args, '-grpc-addr', grpcAddr, '-http-addr', consul.httpAddr], {
+        env: { PATH: process.env.PATH },
+    });
+    return JSON.parse(out.stdout);
+}
+async function startEnvoys(group, consul, grpcAddr, sidecars) {
+    const specs = [
+        ...Array.from({ length: sidecars }, (_, i) => ({ name: `s${i + 1}-sidecar-proxy`, args: ['-sidecar-for', `s${i + 1}`] })),
+        { name: 'edge', args: ['-gateway', 'api', '-proxy-id', 'edge'] },
+    ];
+    const boots = await mapLimit(specs, 4, (s) => consulBootstrap(consul, grpcAddr, s.args));
+    return mapLimit(specs, 4, async (s, i) => ({ name: s.name, envoy: await startEnvoy(boots[i], group, { adminPort: 0, logLevel: 'warning' }) }));
+}
+function diagnose(envoys) {
+    return Promise.all(envoys.map(async ({ name, envoy }) => {
+        let logText = '';
+        try {
+            logText = readFileSync(envoy.process.logFile, 'utf8');
+        }
+        catch {
+            logText = envoy.process.tail();
+        }
+        const pick = (re) => [
+            ...new Set(logText
+                .split('\n')
+                .filter((l) => re.test(l))
+                .map((l) => l.replace(/^\[[^\]]*\]\[\d+\]/, '').trim().slice(0, 1000))),
+        ];
+        const lines = pick(/rejected|NACK/i);
+        const warnings = pick(/deprecated|unknown field/i).filter((l) => !lines.includes(l)).slice(0, 20);
+        const rejectedStats = {};
+        try {
+            const s = await envoy.stats('update_rejected');
+            for (const [k, v] of Object.entries(s))
+                if (k.endsWith('update_rejected') && Number(v) > 0)
+                    rejectedStats[k] = Number(v);
+        }
+        catch {
+            // admin gone
+        }
+        return { envoy: name, rejectedLogLines: lines, rejectedStats, warnings };
+    }));
+}
+/** Polls every Envoy until `done` holds for its states; per Envoy the ms since `t0` (null on timeout). */
+async function waitAll(envoys, addrs, done, t0, pollMs, timeoutMs) {
+    const out = {};
+    await Promise.all(envoys.map(async ({ name, envoy }) => {
+        for (;;) {
+            let text = null;
+            try {
+                text = await getClusters(envoy.adminPort);
+            }
+            catch {
+                text = null;
+            }
+            const now = performance.now();
+            if (text !== null && done(endpointStates(text, addrs))) {
+                out[name] = now - t0;
+                return;
+            }
+            if (now - t0 > timeoutMs) {
+                out[name] = null;
+                return;
+            }
+            await sleep(pollMs);
+        }
+    }));
+    return out;
+}
+async function measurePeer(peer, ctx) {
+    const { consul, layout, opts, log } = ctx;
+    const group = new ProcessGroup(ctx.group.logDir);
+    const result = { peer, status: 'ok', failure: null, rejections: [], warnings: [], initialConfigMs: null, events: {}, samples: [] };
+    const addrs = Array.from({ length: opts.instances }, (_, k) => endpointAddr(layout, k));
+    let meshgate = null;
+    let envoys = [];
+    try {
+        let grpcAddr;
+        if (peer === 'meshgate') {
+            meshgate = await startMeshgate(group, consul.httpAddr, { debounceMs: opts.debounceMs ?? undefined });
+            grpcAddr = meshgate.xdsAddr;
+        }
+        else {
+            grpcAddr = `127.0.0.1:${consul.grpcPort}`;
+        }
+        log(`[${peer}] starting ${opts.sidecars + 1} Envoys bootstrapped with consul connect envoy -grpc-addr ${grpcAddr}`);
+        const startedAt = performance.now();
+        envoys = await startEnvoys(group, consul, grpcAddr, opts.sidecars);
+        const initial = await waitAll(envoys, addrs, (s) => addrs.every((a) => s.get(a) === 'healthy'), startedAt, 50, 60_000);
+        const missing = Object.entries(initial).filter(([, v]) => v === null).map(([k]) => k);
+        // Give late NACKs a moment to show in the stats before reading them.
+        await sleep(500);
+        const diag = await diagnose(envoys);
+        result.rejections = diag.filter((d) => d.rejectedLogLines.length > 0 || Object.keys(d.rejectedStats).length > 0);
+        result.warnings = [...new Set(diag.flatMap((d) => d.warnings))];
+        if (missing.length > 0) {
+            result.status = 'failed';
+            const why = result.rejections.length > 0
+                ? `Envoy rejected config: ${[...new Set(result.rejections.flatMap((r) => r.rejectedLogLines))].slice(0, 5).join(' | ')}`
+                : 'no rejection was logged';
+            result.failure = `${missing.length} of ${envoys.length} Envoys never showed every target endpoint healthy within 60 s (${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}); ${why}`;
+            log(`[${peer}] FAILED: ${result.failure}`);
+            return result;
+        }
+        result.initialConfigMs = Math.max(...Object.values(initial).map((v) => v ?? 0));
+        if (result.rejections.length > 0)
+            log(`[${peer}] warning: Envoy rejected some config (see results JSON): ${result.rejections.length} Envoys`);
+        log(`[${peer}] all Envoys configured in ${round(result.initialConfigMs, 0)} ms; measuring ${opts.events} events of each kind`);
+        const event = async (kind, k) => {
+            const addr = endpointAddr(layout, k);
+            const ops = kind === 'health-critical' ? [checkOp(k, 'critical')]
+                : kind === 'health-passing' ? [checkOp(k, 'passing')]
+                    : kind === 'deregister' ? targetDeleteOps(k)
+                        : targetSetOps(layout, k);
+            const want = (s) => {
+                const st = s.get(addr);
+                if (kind === 'health-critical')
+                    return st === 'unhealthy' || st === 'absent';
+                if (kind === 'deregister')
+                    return st === 'absent';
+                return st === 'healthy';
+            };
+            await consulTxn(consul.httpUrl, ops);
+            const t0 = performance.now();
+            const perEnvoy = await waitAll(envoys, addrs, want, t0, opts.pollMs, opts.eventTimeoutMs);
+            const values = Object.values(perEnvoy);
+            const ms = values.some((v) => v === null) ? null : Math.max(...values);
+            result.samples.push({ kind, instance: k, ms: ms === null ? null : round(ms, 2), perEnvoy: Object.fromEntries(Object.entries(perEnvoy).map(([n, v]) => [n, v === null ? null : round(v, 2)])) });
+            await sleep(opts.gapMs);
+        };
+        for (let i = 0; i < opts.events; i++) {
+            const k = i % opts.instances;
+            for (const kind of EVENT_KINDS)
+                await event(kind, k);
+            if ((i + 1) % 5 === 0 || i + 1 === opts.events)
+                log(`[${peer}] ${i + 1}/${opts.events} event cycles`);
+        }
+        for (const kind of EVENT_KINDS) {
+            const s = result.samples.filter((x) => x.kind === kind);
+            const ok = s.flatMap((x) => (x.ms === null ? [] : [x.ms]));
+            result.events[kind] = { ...stats(ok), timeouts: s.length - ok.length };
+        }
+        // Rejections that happened during the events count too.
+        const diagAfter = await diagnose(envoys);
+        result.rejections = diagAfter.filter((d) => d.rejectedLogLines.length > 0 || Object.keys(d.rejectedStats).length > 0);
+        result.warnings = [...new Set(diagAfter.flatMap((d) => d.warnings))];
+        return result;
+    }
+    catch (err) {
+        result.status = 'failed';
+        result.failure = err instanceof Error ? err.message.split('\n')[0] : String(err);
+        log(`[${peer}] FAILED: ${result.failure}`);
+        return result;
+    }
+    finally {
+        await group.dispose();
+    }
+}
+const fmt = (v) => (v === undefined || v === null || !Number.isFinite(v) ? '-' : v.toFixed(1));
+export function propagationTable(peers) {
+    const mg = peers.find((p) => p.peer === 'meshgate');
+    const cs = peers.find((p) => p.peer === 'consul');
+    const rows = EVENT_KINDS.map((kind) => {
+        const a = mg?.status === 'ok' ? mg.events[kind] : undefined;
+        const b = cs?.status === 'ok' ? cs.events[kind] : undefined;
+        const ratio = a && b && a.n > 0 && b.n > 0 ? `${(b.median / a.median).toFixed(2)}x` : '-';
+        return [kind, `${fmt(a?.median)} / ${fmt(a?.p99)}`, `${fmt(b?.median)} / ${fmt(b?.p99)}`, ratio];
+    });
+    const lines = [table(['event', 'meshgate median/p99 ms', 'Consul xDS median/p99 ms', 'Consul/meshgate (median)'], rows)];
+    for (const p of peers) {
+        if (p.status === 'failed')
+            lines.push(`${p.peer}: FAILED: ${p.failure}`);
+        const timeouts = EVENT_KINDS.reduce((n, k) => n + (p.events[k]?.timeouts ?? 0), 0);
+        if (timeouts > 0)
+            lines.push(`${p.peer}: ${timeouts} events timed out (not in the statistics)`);
+        if (p.rejections.length > 0)
+            lines.push(`${p.peer}: ${p.rejections.length} Envoys logged rejected config (details in the results JSON)`);
+    }
+    return lines.join('\n');
+}
+export async function runPropagation(options = {}) {
+    const opts = resolvePropagationOptions(options);
+    const log = options.log ?? ((line) => process.stderr.write(line + '\n'));
+    const wallStart = Date.now();
+    const bins = ensureBinaries();
+    const group = new ProcessGroup();
+    const unhook = stopOnSignals(() => [group]);
+    let consul = null;
+    try {
+        const [consulVersion, envoyVersion] = await Promise.all([
+            execFileAsync(bins.consul, ['version']).then((o) => o.stdout.split('\n')[0].trim()),
+            execFileAsync(bins.envoy, ['--version']).then((o) => o.stdout.trim().split('\n').pop().trim()),
+        ]);
+        log(`propagation: ${opts.sidecars} sidecars + 1 edge gateway, target with ${opts.instances} instances, ${opts.events} events of each kind per peer`);
+        consul = await startConsul(group);
+        const n = opts.sidecars;
+        const ports = await freePorts(3 * n + 1 + 2 * opts.instances);
+        const layout = {
+            sidecarPorts: ports.slice(0, n),
+            upstreamPorts: ports.slice(n, 2 * n),
+            appPorts: ports.slice(2 * n, 3 * n),
+            edgePort: ports[3 * n],
+            targetPorts: ports.slice(3 * n + 1, 3 * n + 1 + opts.instances),
+            targetSidecarPorts: ports.slice(3 * n + 1 + opts.instances),
+        };
+        await setUpConsul(consul, layout, n, opts.instances);
+        const peers = [];
+        for (const peer of opts.peers)
+            peers.push(await measurePeer(peer, { group, consul, layout, opts, log }));
+        const ratios = {};
+        const mg = peers.find((p) => p.peer === 'meshgate');
+        const cs = peers.find((p) => p.peer === 'consul');
+        for (const kind of EVENT_KINDS) {
+            const a = mg?.status === 'ok' ? mg.events[kind] : undefined;
+            const b = cs?.status === 'ok' ? cs.events[kind] : undefined;
+            ratios[kind] = {
+                median: a && b && a.n && b.n ? round(b.median / a.median, 2) : null,
+                p99: a && b && a.n && b.n ? round(b.p99 / a.p99, 2) : null,
+            };
+        }
+        return {
+            benchmark: 'propagation',
+            startedAt: new Date(wallStart).toISOString(),
+            wallMs: Date.now() - wallStart,
+            options: opts,
+            versions: { consul: consulVersion, envoy: envoyVersion, node: process.version },
+            envoys: [...Array.from({ length: n }, (_, i) => `s${i + 1}-sidecar-proxy`), 'edge'],
+            peers,
+            ratios,
+            table: propagationTable(peers),
+        };
+    }
+    finally {
+        await group.dispose();
+        await consul?.stop().catch(() => undefined);
+        unhook();
+    }
+}
+//# sourceMappingURL=propagation.js.map

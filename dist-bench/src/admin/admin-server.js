@@ -1,0 +1,110 @@
+// The admin HTTP API: health, readiness, Prometheus metrics and debug views of what is served.
+import { createServer } from 'node:http';
+import { MeshgateError } from '../errors.js';
+const json = (status, value) => ({
+    status,
+    contentType: 'application/json',
+    body: JSON.stringify(value, null, 2) + '\n',
+});
+const notFound = (message) => json(404, { error: 'not_found', message });
+export function splitHostPort(address) {
+    const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(address);
+    const port = m ? Number(m[3]) : NaN;
+    if (!m || port > 65535) {
+        throw new MeshgateError('CONFIG_INVALID', `admin address "${address}" is not host:port; use e.g. 127.0.0.1:19100`);
+    }
+    return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
+}
+export async function startAdminServer(opts) {
+    const { host, port } = splitHostPort(opts.address);
+    const log = opts.logger;
+    async function route(path) {
+        if (path === '/healthz')
+            return { status: 200, contentType: 'text/plain; charset=utf-8', body: 'ok\n' };
+        if (path === '/readyz')
+            return readyz(opts.readiness());
+        if (path === '/metrics') {
+            return { status: 200, contentType: opts.registry.contentType, body: await opts.registry.metrics() };
+        }
+        if (path === '/debug/proxies')
+            return json(200, opts.status.streams());
+        if (path === '/debug/problems')
+            return json(200, opts.problems());
+        if (path.startsWith('/debug/config/')) {
+            let nodeId;
+            try {
+                nodeId = decodeURIComponent(path.slice('/debug/config/'.length));
+            }
+            catch {
+                return json(400, { error: 'bad_request', message: `cannot URL-decode the node id in ${path}` });
+            }
+            if (nodeId === '')
+                return notFound('name a node: /debug/config/<node id>');
+            const config = opts.config(nodeId);
+            if (config === undefined)
+                return notFound(`no proxy with node id "${nodeId}" is known; see /debug/proxies`);
+            return json(200, config);
+        }
+        return notFound(`no such endpoint: ${path}; try /healthz, /readyz, /metrics, /debug/proxies, /debug/config/<node id>, /debug/problems`);
+    }
+    async function handle(req, res) {
+        let reply;
+        if (req.method !== 'GET' && req.method !== 'HEAD') {
+            reply = json(405, { error: 'method_not_allowed', message: `${req.method ?? '?'} is not allowed; use GET` });
+            res.setHeader('allow', 'GET, HEAD');
+        }
+        else {
+            try {
+                reply = await route(pathOf(req.url ?? '/'));
+            }
+            catch (err) {
+                log.error({ err, url: req.url }, 'admin request failed');
+                reply = json(500, { error: 'internal', message: err instanceof Error ? err.message : String(err) });
+            }
+        }
+        res.statusCode = reply.status;
+        res.setHeader('content-type', reply.contentType);
+        res.setHeader('content-length', Buffer.byteLength(reply.body));
+        res.end(req.method === 'HEAD' ? undefined : reply.body);
+    }
+    const server = createServer((req, res) => {
+        handle(req, res).catch((err) => {
+            log.error({ err }, 'admin response failed');
+            res.destroy();
+        });
+    });
+    await new Promise((resolve, reject) => {
+        server.once('error', (err) => reject(new MeshgateError('CONFIG_INVALID', `cannot listen on admin address ${opts.address}: ${err.message}; choose another --admin-addr`, { cause: err })));
+        server.listen(port, host, () => resolve());
+    });
+    const bound = server.address().port;
+    log.info({ address: `${host}:${bound}` }, 'admin API listening');
+    return {
+        port: bound,
+        stop: () => new Promise((resolve) => {
+            server.close(() => resolve());
+            server.closeAllConnections();
+        }),
+    };
+}
+function pathOf(url) {
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    return path.length > 1 ? path.replace(/\/+$/, '') : path;
+}
+function readyz(r) {
+    if (!r.consul.reachable) {
+        const ready = r.ready && r.consul.synced;
+        return json(503, {
+            status: 'degraded',
+            ready,
+            consul: r.consul,
+            reason: `Consul is unreachable${r.consul.lastError ? ` (${r.consul.lastError})` : ''}; ${ready ? 'serving the last known state' : 'no state has been read yet'}`,
+        });
+    }
+    if (!r.ready || !r.consul.synced) {
+        return json(503, { status: 'not_ready', ready: false, consul: r.consul, reason: 'waiting for the first full sync from Consul' });
+    }
+    return json(200, { status: 'ready', ready: true, consul: r.consul });
+}
+//# sourceMappingURL=admin-server.js.map

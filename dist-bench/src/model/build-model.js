@@ -1,0 +1,262 @@
+import { apiGatewaySchema, httpRouteSchema, proxyDefaultsSchema, serviceDefaultsSchema, } from './config-entry-schemas.js';
+const PROTOCOLS = ['tcp', 'http', 'http2', 'grpc'];
+const byString = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+export function buildModel(state) {
+    const problems = [];
+    const protocolOf = protocolResolver(state, problems);
+    const entries = [...state.services.entries()]
+        .sort(([a], [b]) => byString(a, b))
+        .flatMap(([, list]) => [...list].sort((a, b) => byString(a.Node.Node, b.Node.Node) || byString(a.Service.ID, b.Service.ID)));
+    // Services: every name that is not only a proxy or gateway registration, plus sidecar destinations.
+    const serviceNames = new Set();
+    for (const [name, list] of state.services) {
+        if (list.length === 0 || list.some((e) => kindOf(e) === ''))
+            serviceNames.add(name);
+    }
+    for (const e of entries) {
+        const dest = e.Service.Proxy?.DestinationServiceName;
+        if (kindOf(e) === 'connect-proxy' && dest)
+            serviceNames.add(dest);
+    }
+    const services = new Map();
+    for (const name of [...serviceNames].sort(byString)) {
+        services.set(name, { name, protocol: protocolOf(name), instances: [], sidecars: [] });
+    }
+    for (const e of entries) {
+        const kind = kindOf(e);
+        if (kind === '')
+            services.get(e.Service.Service)?.instances.push(endpointOf(e));
+        else if (kind === 'connect-proxy') {
+            const dest = e.Service.Proxy?.DestinationServiceName;
+            if (dest)
+                services.get(dest)?.sidecars.push(endpointOf(e));
+        }
+    }
+    for (const s of services.values()) {
+        s.instances.sort(byEndpoint);
+        s.sidecars.sort(byEndpoint);
+    }
+    const proxies = new Map();
+    for (const e of [...entries].sort((a, b) => byString(a.Service.ID, b.Service.ID) || byString(a.Node.Node, b.Node.Node))) {
+        const kind = kindOf(e);
+        if (kind !== 'connect-proxy' && kind !== 'api-gateway')
+            continue;
+        if (proxies.has(e.Service.ID)) {
+            problems.push({
+                code: 'PROXY_ID_DUPLICATE',
+                object: `proxy/${e.Service.ID}`,
+                field: '',
+                message: `proxy ID '${e.Service.ID}' is registered on more than one node; using the one on node '${proxies.get(e.Service.ID).node}'`,
+            });
+            continue;
+        }
+        proxies.set(e.Service.ID, proxyOf(e, kind, state));
+    }
+    const gateways = new Map();
+    for (const { value } of parseAll(state.configEntries.apiGateways, 'api-gateway', apiGatewaySchema, problems)) {
+        gateways.set(value.Name, gatewayOf(value));
+    }
+    const sortedGateways = new Map([...gateways.entries()].sort(([a], [b]) => byString(a, b)));
+    const httpRoutes = parseAll(state.configEntries.httpRoutes, 'http-route', httpRouteSchema, problems)
+        .map(({ value }) => routeOf(value))
+        .sort((a, b) => byString(a.name, b.name));
+    for (const route of httpRoutes) {
+        for (const [i, parent] of route.parents.entries()) {
+            if (!sortedGateways.has(parent.name)) {
+                problems.push({
+                    code: 'ROUTE_PARENT_UNKNOWN',
+                    object: `http-route/${route.name}`,
+                    field: `Parents[${i}].Name`,
+                    message: `api-gateway '${parent.name}' does not exist; create it or fix the parent`,
+                });
+            }
+        }
+        for (const [r, rule] of route.rules.entries()) {
+            for (const [s, backend] of rule.services.entries()) {
+                if (!services.has(backend.name)) {
+                    problems.push({
+                        code: 'ROUTE_SERVICE_UNKNOWN',
+                        object: `http-route/${route.name}`,
+                        field: `Rules[${r}].Services[${s}].Name`,
+                        message: `service '${backend.name}' is not registered in Consul; requests to it will fail until it is`,
+                    });
+                }
+            }
+        }
+    }
+    problems.sort((a, b) => byString(a.object, b.object) || byString(a.field, b.field) || byString(a.message, b.message));
+    return {
+        datacenter: state.datacenter,
+        trustDomain: state.trustDomain,
+        services,
+        proxies,
+        gateways: sortedGateways,
+        httpRoutes,
+        problems,
+    };
+}
+function kindOf(e) {
+    return e.Service.Kind ?? '';
+}
+function healthOf(e) {
+    return e.Checks.some((c) => c.Status === 'critical') ? 'UNHEALTHY' : 'HEALTHY';
+}
+function endpointOf(e) {
+    return {
+        address: e.Service.Address || e.Node.Address,
+        port: e.Service.Port,
+        health: healthOf(e),
+        node: e.Node.Node,
+        serviceId: e.Service.ID,
+    };
+}
+function byEndpoint(a, b) {
+    return byString(a.serviceId, b.serviceId) || byString(a.node, b.node);
+}
+function proxyOf(e, kind, state) {
+    const proxy = {
+        id: e.Service.ID,
+        kind,
+        service: e.Service.Service,
+        node: e.Node.Node,
+        address: e.Service.Address || e.Node.Address,
+        port: e.Service.Port,
+        upstreams: [],
+    };
+    if (kind !== 'connect-proxy')
+        return proxy;
+    const p = e.Service.Proxy ?? {};
+    const dest = p.DestinationServiceName ?? '';
+    proxy.destinationService = dest;
+    proxy.localServiceAddress = p.LocalServiceAddress || '127.0.0.1';
+    let localPort = p.LocalServicePort ?? 0;
+    if (!localPort) {
+        // Like Consul: fall back to the destination instance on the same node.
+        const sameNode = (state.services.get(dest) ?? []).filter((d) => kindOf(d) === '' && d.Node.Node === e.Node.Node);
+        const instance = sameNode.find((d) => d.Service.ID === p.DestinationServiceID) ?? sameNode[0];
+        localPort = instance?.Service.Port ?? 0;
+    }
+    proxy.localServicePort = localPort;
+    const upstreams = [];
+    for (const u of p.Upstreams ?? []) {
+        if ((u.DestinationType || 'service') !== 'service' || !u.DestinationName || !u.LocalBindPort)
+            continue;
+        upstreams.push({ destinationName: u.DestinationName, localBindAddress: u.LocalBindAddress || '127.0.0.1', localBindPort: u.LocalBindPort });
+    }
+    upstreams.sort((a, b) => byString(a.destinationName, b.destinationName) || a.localBindPort - b.localBindPort);
+    proxy.upstreams = upstreams;
+    return proxy;
+}
+function protocolResolver(state, problems) {
+    let fallback = 'tcp';
+    for (const { value } of parseAll(state.configEntries.proxyDefaults, 'proxy-defaults', proxyDefaultsSchema, problems)) {
+        if (value.Name !== 'global')
+            continue;
+        const raw = value.Config?.protocol;
+        if (raw === undefined || raw === null || raw === '')
+            continue;
+        const p = typeof raw === 'string' ? asProtocol(raw) : null;
+        if (p)
+            fallback = p;
+        else
+            problems.push(unknownProtocol('proxy-defaults/global', 'Config.protocol', String(raw), 'tcp'));
+    }
+    const byService = new Map();
+    for (const { value } of parseAll(state.configEntries.serviceDefaults, 'service-defaults', serviceDefaultsSchema, problems)) {
+        if (!value.Protocol)
+            continue;
+        const p = asProtocol(value.Protocol);
+        if (p)
+            byService.set(value.Name, p);
+        else
+            problems.push(unknownProtocol(`service-defaults/${value.Name}`, 'Protocol', value.Protocol, fallback));
+    }
+    return (service) => byService.get(service) ?? fallback;
+}
+function asProtocol(raw) {
+    const p = raw.toLowerCase();
+    return PROTOCOLS.includes(p) ? p : null;
+}
+function unknownProtocol(object, field, value, fallback) {
+    return {
+        code: 'CONFIG_ENTRY_INVALID',
+        object,
+        field,
+        message: `unknown protocol '${value}': use one of ${PROTOCOLS.join(', ')}; using '${fallback}' meanwhile`,
+    };
+}
+/** Validates each entry; returns the valid ones, and a Problem per zod issue for the others. */
+function parseAll(raw, kind, schema, problems) {
+    const out = [];
+    for (const [i, entry] of raw.entries()) {
+        const result = schema.safeParse(entry);
+        if (result.success) {
+            out.push({ value: result.data });
+            continue;
+        }
+        const name = entry?.Name;
+        const object = `${kind}/${typeof name === 'string' && name !== '' ? name : `#${i}`}`;
+        for (const issue of result.error.issues) {
+            problems.push({ code: 'CONFIG_ENTRY_INVALID', object, field: fieldPath(issue.path), message: issue.message });
+        }
+    }
+    return out;
+}
+function fieldPath(path) {
+    let out = '';
+    for (const key of path) {
+        if (typeof key === 'number')
+            out += `[${key}]`;
+        else
+            out += out === '' ? String(key) : `.${String(key)}`;
+    }
+    return out;
+}
+function gatewayOf(entry) {
+    return {
+        name: entry.Name,
+        listeners: (entry.Listeners ?? [])
+            .map((l) => ({ name: l.Name, port: l.Port, protocol: l.Protocol || 'tcp', hostname: l.Hostname ?? '' }))
+            .sort((a, b) => byString(a.name, b.name)),
+    };
+}
+function filtersOf(f) {
+    const add = [];
+    const set = [];
+    const remove = [];
+    for (const h of f?.Headers ?? []) {
+        for (const [name, value] of Object.entries(h.Add ?? {}))
+            add.push({ name, value });
+        for (const [name, value] of Object.entries(h.Set ?? {}))
+            set.push({ name, value });
+        remove.push(...(h.Remove ?? []));
+    }
+    const filters = { headers: { add, set, remove } };
+    const rewrite = f?.URLRewrite?.Path;
+    if (rewrite)
+        filters.urlRewritePrefix = rewrite;
+    return filters;
+}
+function matchOf(m) {
+    const match = {
+        path: { kind: m.Path?.Match || 'prefix', value: m.Path?.Value || '/' },
+        headers: (m.Headers ?? []).map((h) => ({ kind: h.Match || 'exact', name: h.Name, value: h.Value ?? '' })),
+        query: (m.Query ?? []).map((q) => ({ kind: q.Match || 'exact', name: q.Name, value: q.Value ?? '' })),
+    };
+    if (m.Method)
+        match.method = m.Method;
+    return match;
+}
+function routeOf(entry) {
+    return {
+        name: entry.Name,
+        parents: (entry.Parents ?? []).map((p) => ({ kind: 'api-gateway', name: p.Name, sectionName: p.SectionName ?? '' })),
+        hostnames: [...(entry.Hostnames ?? [])],
+        rules: (entry.Rules ?? []).map((rule) => ({
+            matches: (rule.Matches ?? []).map(matchOf),
+            filters: filtersOf(rule.Filters),
+            services: (rule.Services ?? []).map((s) => ({ name: s.Name, weight: s.Weight || 1, filters: filtersOf(s.Filters) })),
+        })),
+    };
+}
+//# sourceMappingURL=build-model.js.map

@@ -1,0 +1,83 @@
+import { AdsStream } from './ads-stream.js';
+import { TypeUrl, isFullStateType } from './resource-types.js';
+import { deltaResponse } from './wire.js';
+export class DeltaStream extends AdsStream {
+    protocol = 'delta';
+    requestName = 'DeltaDiscoveryRequest';
+    handle(req, st, first) {
+        // Delta requests are processed even with a stale nonce: their subscription changes are incremental.
+        if (req.responseNonce !== '' && st.inflight?.nonce === req.responseNonce)
+            this.ackOrNack(st, req);
+        if (first) {
+            for (const [name, version] of Object.entries(req.initialResourceVersions))
+                st.held.set(name, version);
+            if (req.resourceNamesSubscribe.length === 0)
+                st.wildcard = true;
+        }
+        for (const name of req.resourceNamesSubscribe) {
+            if (name === '*') {
+                st.wildcard = true;
+                continue;
+            }
+            st.names.add(name);
+            // Newly subscribed names are sent even if unchanged, unless the proxy told us it has them.
+            if (!(first && st.held.has(name)))
+                st.forced.add(name);
+        }
+        for (const name of req.resourceNamesUnsubscribe) {
+            if (name === '*') {
+                st.wildcard = false;
+                for (const held of [...st.held.keys()])
+                    if (!st.names.has(held))
+                        st.held.delete(held);
+                continue;
+            }
+            st.names.delete(name);
+            st.forced.delete(name);
+            if (!st.wildcard)
+                st.held.delete(name);
+        }
+        if (first && st.wildcard && st.held.size === 0 && isFullStateType(st.typeUrl))
+            st.respondEvenIfEmpty = true;
+    }
+    pending(st, snap, deferRemovals) {
+        const target = st.target(snap.type(st.typeUrl));
+        const upserts = [];
+        const removed = [];
+        for (const [name, r] of target) {
+            if (st.forced.has(name) || st.held.get(name) !== r.version)
+                upserts.push(r);
+        }
+        for (const name of st.forced) {
+            if (!target.has(name) && !st.held.has(name))
+                removed.push(name); // subscribed, does not exist
+        }
+        let defer = null;
+        for (const name of st.held.keys()) {
+            if (target.has(name))
+                continue;
+            defer ??= deferRemovals();
+            if (!defer)
+                removed.push(name);
+        }
+        if (upserts.length === 0 && removed.length === 0 && !st.respondEvenIfEmpty)
+            return null;
+        return { upserts, removed };
+    }
+    send(st, plan, snap) {
+        for (const r of plan.upserts) {
+            st.held.set(r.name, r.version);
+            st.forced.delete(r.name);
+        }
+        for (const name of plan.removed) {
+            st.held.delete(name);
+            st.forced.delete(name);
+        }
+        st.respondEvenIfEmpty = false;
+        const version = snap.type(st.typeUrl).version;
+        this.write(st, version, (nonce) => deltaResponse(st.typeUrl, version, nonce, plan.upserts, plan.removed));
+        if (st.typeUrl === TypeUrl.Cluster)
+            this.forceEndpointsOf(plan.upserts, snap);
+    }
+}
+//# sourceMappingURL=delta-stream.js.map
