@@ -178,8 +178,8 @@ function checkOp(k: number, status: 'passing' | 'critical'): unknown {
 
 function targetDeleteOps(k: number): unknown[] {
   return [
-    { Service: { Verb: 'delete', Node: EXT_NODE, Service: { ID: `target-${k}-sidecar-proxy` } } },
-    { Service: { Verb: 'delete', Node: EXT_NODE, Service: { ID: `target-${k}` } } },
+    { Service: { Verb: 'delete', Node: EXT_NODE, Service: { ID: `target-${k}-sidecar-proxy`, Service: 'target-sidecar-proxy' } } },
+    { Service: { Verb: 'delete', Node: EXT_NODE, Service: { ID: `target-${k}`, Service: 'target' } } },
   ];
 }
 
@@ -289,7 +289,7 @@ function diagnose(envoys: NamedEnvoy[]): Promise<EnvoyDiagnostics[]> {
           logText
             .split('\n')
             .filter((l) => re.test(l))
-            .map((l) => l.replace(/^\[[^\]]*\]\[\d+\]/, '').trim().slice(0, 1000)),
+            .map((l) => l.replace(/^\[[^\]]*\]\[\d+\]/, '').replace(/ This configuration will be removed.*$/, '').trim().slice(0, 1000)),
         ),
       ];
       const lines = pick(/rejected|NACK/i);
@@ -420,7 +420,7 @@ async function measurePeer(
     return result;
   } catch (err) {
     result.status = 'failed';
-    result.failure = err instanceof Error ? err.message.split('\n')[0]! : String(err);
+    result.failure = (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').slice(0, 2000);
     log(`[${peer}] FAILED: ${result.failure}`);
     return result;
   } finally {
@@ -460,7 +460,7 @@ export async function runPropagation(options: PropagationOptions = {}): Promise<
   try {
     const [consulVersion, envoyVersion] = await Promise.all([
       execFileAsync(bins.consul!, ['version']).then((o) => o.stdout.split('\n')[0]!.trim()),
-      execFileAsync(bins.envoy!, ['--version']).then((o) => o.stdout.trim().split('\n').pop()!.trim()),
+      execFileAsync(bins.envoy!, ['--version']).then((o) => /\/(\d+\.\d+\.\d+)\//.exec(o.stdout)?.[1] ?? o.stdout.trim()),
     ]);
     log(`propagation: ${opts.sidecars} sidecars + 1 edge gateway, target with ${opts.instances} instances, ${opts.events} events of each kind per peer`);
     consul = await startConsul(group);

@@ -73,8 +73,8 @@ function checkOp(k, status) {
 }
 function targetDeleteOps(k) {
     return [
-        { Service: { Verb: 'delete', Node: EXT_NODE, Service: { ID: `target-${k}-sidecar-proxy` } } },
-        { Service: { Verb: 'delete', Node: EXT_NODE, Service: { ID: `target-${k}` } } },
+        { Service: { Verb: 'delete', Node: EXT_NODE, Service: { ID: `target-${k}-sidecar-proxy`, Service: 'target-sidecar-proxy' } } },
+        { Service: { Verb: 'delete', Node: EXT_NODE, Service: { ID: `target-${k}`, Service: 'target' } } },
     ];
 }
 const passingTtl = (id) => ({ CheckID: id, Name: id, TTL: '30m', Status: 'passing' });
@@ -295,7 +295,7 @@ async function measurePeer(peer, ctx) {
     }
     catch (err) {
         result.status = 'failed';
-        result.failure = err instanceof Error ? err.message.split('\n')[0] : String(err);
+        result.failure = (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').slice(0, 2000);
         log(`[${peer}] FAILED: ${result.failure}`);
         return result;
     }
@@ -336,7 +336,7 @@ export async function runPropagation(options = {}) {
     try {
         const [consulVersion, envoyVersion] = await Promise.all([
             execFileAsync(bins.consul, ['version']).then((o) => o.stdout.split('\n')[0].trim()),
-            execFileAsync(bins.envoy, ['--version']).then((o) => o.stdout.trim().split('\n').pop().trim()),
+            execFileAsync(bins.envoy, ['--version']).then((o) => /\/(\d+\.\d+\.\d+)\//.exec(o.stdout)?.[1] ?? o.stdout.trim()),
         ]);
         log(`propagation: ${opts.sidecars} sidecars + 1 edge gateway, target with ${opts.instances} instances, ${opts.events} events of each kind per peer`);
         consul = await startConsul(group);

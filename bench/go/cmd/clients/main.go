@@ -575,7 +575,6 @@ func main() {
 			var timeoutMs int
 			var err error
 			id := ""
-			t0 := time.Now().UnixNano()
 			if a[0] == "start" {
 				if len(a) != 6 {
 					reply(map[string]any{"ev": "error", "message": "usage: start <addr> <sotw|delta> <count> <node prefix> <timeout ms>"})
@@ -606,6 +605,7 @@ func main() {
 			}
 			drain()
 			b0 := bytesRecv.Load()
+			t0 := time.Now().UnixNano() // after the old streams are gone
 			f, err = startFleet(addr, delta, count, prefix)
 			if err != nil {
 				reply(map[string]any{"ev": "error", "message": err.Error()})

@@ -1,0 +1,257 @@
+// A lightweight stand-in for an Envoy sidecar on ADS: one gRPC connection per proxy, subscribing
+// the way Envoy does (wildcard CDS and LDS, then EDS for the EDS clusters and RDS for the route
+// configs the listeners name), ACKing every response. Counts the bytes of every response message.
+import { Client, credentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import { Cluster, Cluster_DiscoveryType } from '../../generated/envoy/config/cluster/v3/cluster.js';
+import { ClusterLoadAssignment } from '../../generated/envoy/config/endpoint/v3/endpoint.js';
+import { Listener } from '../../generated/envoy/config/listener/v3/listener.js';
+import { RouteConfiguration } from '../../generated/envoy/config/route/v3/route.js';
+import { HttpConnectionManager } from '../../generated/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.js';
+import {
+  DeltaDiscoveryRequest,
+  DeltaDiscoveryResponse,
+  DiscoveryRequest,
+  DiscoveryResponse,
+} from '../../generated/envoy/service/discovery/v3/discovery.js';
+import { TypeUrl } from '../../src/xds/resource-types.js';
+
+export type AdsProtocol = 'delta' | 'sotw';
+
+const SOTW_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
+const DELTA_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
+const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+
+export interface TrafficCounters {
+  /** Response messages received. */
+  messages: number;
+  /** Bytes of the response messages (protobuf, without gRPC/HTTP2 framing). */
+  bytes: number;
+  /** Resources received (upserts), per short type name. */
+  resources: Record<string, number>;
+  bytesByType: Record<string, number>;
+}
+
+const SHORT: Record<string, string> = {
+  [TypeUrl.Cluster]: 'cds',
+  [TypeUrl.Endpoint]: 'eds',
+  [TypeUrl.Listener]: 'lds',
+  [TypeUrl.Route]: 'rds',
+  [TypeUrl.Secret]: 'sds',
+};
+
+const emptyCounters = (): TrafficCounters => ({ messages: 0, bytes: 0, resources: {}, bytesByType: {} });
+
+export interface LoadClientOptions {
+  nodeId: string;
+  /** node.cluster: the service the proxy fronts. */
+  service: string;
+  protocol: AdsProtocol;
+  /** A complete config has at least this many clusters and listeners. */
+  minClusters: number;
+  minListeners: number;
+  /** Called once, when the proxy first has (and has ACKed) a complete config. */
+  onComplete?: (client: AdsLoadClient) => void;
+  /** Called for every EDS resource received, with its cluster name. */
+  onEndpoint?: (client: AdsLoadClient, clusterName: string) => void;
+}
+
+export class AdsLoadClient {
+  readonly total = emptyCounters();
+  /** Counters since the last mark(). */
+  sinceMark = emptyCounters();
+  /** Date.now() when the config was first complete; null before. */
+  completeAt: number | null = null;
+  /** Date.now() of the stream start. */
+  startedAt = 0;
+  error: string | null = null;
+  private readonly client: Client;
+  private stream: ClientDuplexStream<Buffer, Buffer> | null = null;
+  private readonly clusters = new Map<string, string | null>(); // name -> EDS service name (null: not EDS)
+  private readonly listeners = new Map<string, string[]>(); // name -> RDS names
+  private readonly got = { [TypeUrl.Endpoint]: new Set<string>(), [TypeUrl.Route]: new Set<string>() } as Record<string, Set<string>>;
+  private readonly subscribed = { [TypeUrl.Endpoint]: new Set<string>(), [TypeUrl.Route]: new Set<string>() } as Record<string, Set<string>>;
+  private readonly seen = new Set<string>();
+  /** SotW: last version and nonce per type. */
+  private readonly sotwState = new Map<string, { version: string; nonce: string }>();
+
+  constructor(
+    address: string,
+    readonly options: LoadClientOptions,
+  ) {
+    // A connection of its own per proxy, as separate Envoys would have.
+    this.client = new Client(address, credentials.createInsecure(), {
+      'grpc.use_local_subchannel_pool': 1,
+      'grpc.max_receive_message_length': 256 * 1024 * 1024,
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 1000,
+    });
+  }
+
+  start(): void {
+    this.startedAt = Date.now();
+    const count = (buf: Buffer): Buffer => buf;
+    const path = this.options.protocol === 'delta' ? DELTA_PATH : SOTW_PATH;
+    this.stream = this.client.makeBidiStreamRequest(path, (b: Buffer) => b, count);
+    this.stream.on('data', (buf: Buffer) => {
+      try {
+        if (this.options.protocol === 'delta') this.onDelta(buf);
+        else this.onSotw(buf);
+      } catch (err) {
+        this.error = (err as Error).message;
+      }
+    });
+    this.stream.on('error', (err: Error) => {
+      this.error = err.message;
+    });
+    const node = { id: this.options.nodeId, cluster: this.options.service, userAgentName: 'envoy' };
+    for (const typeUrl of [TypeUrl.Cluster, TypeUrl.Listener]) {
+      if (this.options.protocol === 'delta') this.send(DeltaDiscoveryRequest.fromPartial({ node, typeUrl, resourceNamesSubscribe: [] }));
+      else this.send(DiscoveryRequest.fromPartial({ node, typeUrl, resourceNames: [] }));
+    }
+  }
+
+  mark(): void {
+    this.sinceMark = emptyCounters();
+  }
+
+  close(): void {
+    this.stream?.cancel();
+    this.client.close();
+  }
+
+  private send(msg: DeltaDiscoveryRequest | DiscoveryRequest): void {
+    const bytes = '$type' in msg && msg.$type === 'envoy.service.discovery.v3.DeltaDiscoveryRequest'
+      ? DeltaDiscoveryRequest.encode(msg as DeltaDiscoveryRequest).finish()
+      : DiscoveryRequest.encode(msg as DiscoveryRequest).finish();
+    this.stream?.write(Buffer.from(bytes));
+  }
+
+  private count(typeUrl: string, bytes: number, resources: number): void {
+    const t = SHORT[typeUrl] ?? typeUrl;
+    for (const c of [this.total, this.sinceMark]) {
+      c.messages++;
+      c.bytes += bytes;
+      c.resources[t] = (c.resources[t] ?? 0) + resources;
+      c.bytesByType[t] = (c.bytesByType[t] ?? 0) + bytes;
+    }
+  }
+
+  /** Records one resource; returns the names of EDS/RDS resources it makes wanted. */
+  private upsert(typeUrl: string, name: string, value: Uint8Array): void {
+    switch (typeUrl) {
+      case TypeUrl.Cluster: {
+        const c = Cluster.decode(value);
+        const isEds = c.clusterDiscoveryType?.$case === 'type' && c.clusterDiscoveryType.value === Cluster_DiscoveryType.EDS;
+        this.clusters.set(name || c.name, isEds ? c.edsClusterConfig?.serviceName || c.name : null);
+        break;
+      }
+      case TypeUrl.Listener: {
+        const l = Listener.decode(value);
+        const rds: string[] = [];
+        for (const fc of [...l.filterChains, ...(l.defaultFilterChain ? [l.defaultFilterChain] : [])]) {
+          for (const f of fc.filters) {
+            if (f.configType?.$case === 'typedConfig' && f.configType.value.typeUrl === HCM_TYPE) {
+              const hcm = HttpConnectionManager.decode(f.configType.value.value);
+              if (hcm.routeSpecifier?.$case === 'rds') rds.push(hcm.routeSpecifier.value.routeConfigName);
+            }
+          }
+        }
+        this.listeners.set(name || l.name, rds);
+        break;
+      }
+      case TypeUrl.Endpoint: {
+        const n = name || ClusterLoadAssignment.decode(value).clusterName;
+        this.got[TypeUrl.Endpoint]!.add(n);
+        this.options.onEndpoint?.(this, n);
+        break;
+      }
+      case TypeUrl.Route: {
+        this.got[TypeUrl.Route]!.add(name || RouteConfiguration.decode(value).name);
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  private remove(typeUrl: string, name: string): void {
+    if (typeUrl === TypeUrl.Cluster) this.clusters.delete(name);
+    else if (typeUrl === TypeUrl.Listener) this.listeners.delete(name);
+    else if (this.got[typeUrl]) this.got[typeUrl]!.add(name); // answered: it does not exist
+  }
+
+  private wanted(): { eds: Set<string>; rds: Set<string> } {
+    const eds = new Set<string>();
+    for (const v of this.clusters.values()) if (v !== null) eds.add(v);
+    const rds = new Set<string>();
+    for (const names of this.listeners.values()) for (const n of names) rds.add(n);
+    return { eds, rds };
+  }
+
+  private onDelta(buf: Buffer): void {
+    const res = DeltaDiscoveryResponse.decode(buf);
+    this.count(res.typeUrl, buf.length, res.resources.length);
+    this.seen.add(res.typeUrl);
+    for (const r of res.resources) if (r.resource) this.upsert(res.typeUrl, r.name, r.resource.value);
+    for (const n of res.removedResources) this.remove(res.typeUrl, n);
+    this.send(DeltaDiscoveryRequest.fromPartial({ typeUrl: res.typeUrl, responseNonce: res.nonce }));
+    if (res.typeUrl === TypeUrl.Cluster || res.typeUrl === TypeUrl.Listener) {
+      const w = this.wanted();
+      this.resubscribeDelta(TypeUrl.Endpoint, w.eds);
+      this.resubscribeDelta(TypeUrl.Route, w.rds);
+    }
+    this.checkComplete();
+  }
+
+  private resubscribeDelta(typeUrl: string, want: Set<string>): void {
+    const have = this.subscribed[typeUrl]!;
+    const add = [...want].filter((n) => !have.has(n));
+    const drop = [...have].filter((n) => !want.has(n));
+    if (add.length === 0 && drop.length === 0) return;
+    for (const n of add) have.add(n);
+    for (const n of drop) have.delete(n);
+    this.send(DeltaDiscoveryRequest.fromPartial({ typeUrl, resourceNamesSubscribe: add, resourceNamesUnsubscribe: drop }));
+  }
+
+  private onSotw(buf: Buffer): void {
+    const res = DiscoveryResponse.decode(buf);
+    this.count(res.typeUrl, buf.length, res.resources.length);
+    this.seen.add(res.typeUrl);
+    if (res.typeUrl === TypeUrl.Cluster) this.clusters.clear();
+    if (res.typeUrl === TypeUrl.Listener) this.listeners.clear();
+    for (const any of res.resources) this.upsert(res.typeUrl, '', any.value);
+    this.sotwState.set(res.typeUrl, { version: res.versionInfo, nonce: res.nonce });
+    const names = res.typeUrl === TypeUrl.Endpoint || res.typeUrl === TypeUrl.Route ? [...this.subscribed[res.typeUrl]!] : [];
+    this.send(DiscoveryRequest.fromPartial({ typeUrl: res.typeUrl, versionInfo: res.versionInfo, responseNonce: res.nonce, resourceNames: names }));
+    if (res.typeUrl === TypeUrl.Cluster || res.typeUrl === TypeUrl.Listener) {
+      const w = this.wanted();
+      this.resubscribeSotw(TypeUrl.Endpoint, w.eds);
+      this.resubscribeSotw(TypeUrl.Route, w.rds);
+    }
+    this.checkComplete();
+  }
+
+  private resubscribeSotw(typeUrl: string, want: Set<string>): void {
+    const have = this.subscribed[typeUrl]!;
+    if (want.size === have.size && [...want].every((n) => have.has(n))) return;
+    this.subscribed[typeUrl] = new Set(want);
+    const st = this.sotwState.get(typeUrl) ?? { version: '', nonce: '' };
+    this.send(DiscoveryRequest.fromPartial({ typeUrl, versionInfo: st.version, responseNonce: st.nonce, resourceNames: [...want].sort() }));
+  }
+
+  private checkComplete(): void {
+    if (this.completeAt !== null) return;
+    if (!this.seen.has(TypeUrl.Cluster) || !this.seen.has(TypeUrl.Listener)) return;
+    if (this.clusters.size < this.options.minClusters || this.listeners.size < this.options.minListeners) return;
+    const w = this.wanted();
+    for (const n of w.eds) if (!this.got[TypeUrl.Endpoint]!.has(n)) return;
+    for (const n of w.rds) if (!this.got[TypeUrl.Route]!.has(n)) return;
+    this.completeAt = Date.now();
+    this.options.onComplete?.(this);
+  }
+
+  summary(): { clusters: number; listeners: number; eds: number; rds: number } {
+    const w = this.wanted();
+    return { clusters: this.clusters.size, listeners: this.listeners.size, eds: w.eds.size, rds: w.rds.size };
+  }
+}
