@@ -11,7 +11,8 @@ const USAGE = `usage: scale [options]
   --sotw-proxies <n>          SotW proxies for the Delta-vs-SotW change test, 0-5000 (default 100; --quick 20)
   --wire-size <n>             size at which to run that test; one of --sizes (default 1000 if listed, else the smallest)
   --changes <n>               single-endpoint changes to average over, 1-100 (default 3)
-  --max-conns-per-client <n>  Consul limits.http_max_conns_per_client, 256-1000000 (default 65535)
+  --max-conns-per-client <n>  Consul limits.http_max_conns_per_client, 256-1000000, at most ulimit -n minus 20
+                              (default: ulimit -n minus 100, at most 65535)
   --timeout-ms <ms>           give up waiting for complete configs, 10000-3600000 (default 600000)
 proxies + sotw-proxies must not exceed the smallest size (each proxy is the sidecar of one service).
 `;

@@ -3,7 +3,7 @@
 // Per size: time from meshgate's start to every proxy having ACKed a complete config, meshgate's
 // peak RSS, RSS per connected proxy, bytes per proxy; at one size, the bytes a single-endpoint
 // change costs each proxy on Delta and on SotW.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { ProcessGroup, httpGet, sleep, startConsul, type ConsulAgent } from '../../test/harness/index.js';
 import {
@@ -42,12 +42,22 @@ export interface ScaleOptions {
   wireSize?: number;
   /** Single-endpoint changes to average over. Default 3. */
   changes?: number;
-  /** Consul `limits { http_max_conns_per_client }`. Default 65535. */
+  /** Consul `limits { http_max_conns_per_client }`. Default: the open-files limit minus 100 (Consul needs the limit + 20 descriptors). */
   maxConnsPerClient?: number;
   /** Give up waiting for a complete config after this long, ms. Default 600000. */
   timeoutMs?: number;
   quick?: boolean;
   log?: (line: string) => void;
+}
+
+/** The soft open-files limit the benchmark's children inherit. */
+export function openFilesLimit(): number {
+  try {
+    const v = Number(execFileSync('bash', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim());
+    return Number.isFinite(v) && v > 0 ? v : 1_000_000;
+  } catch {
+    return 1024;
+  }
 }
 
 export type ResolvedScaleOptions = Required<Omit<ScaleOptions, 'log'>>;
@@ -63,7 +73,7 @@ export function resolveScaleOptions(o: ScaleOptions = {}): ResolvedScaleOptions 
     sotwProxies: o.sotwProxies ?? (quick ? 20 : Math.min(100, proxies)),
     wireSize: o.wireSize ?? (sizes.includes(1000) ? 1000 : Math.min(...sizes)),
     changes: o.changes ?? 3,
-    maxConnsPerClient: o.maxConnsPerClient ?? 65535,
+    maxConnsPerClient: o.maxConnsPerClient ?? Math.min(65535, openFilesLimit() - 100),
     timeoutMs: o.timeoutMs ?? 600_000,
     quick,
   };
@@ -78,6 +88,10 @@ export function resolveScaleOptions(o: ScaleOptions = {}): ResolvedScaleOptions 
   check('sotwProxies', r.sotwProxies, 0, 5000);
   check('changes', r.changes, 1, 100);
   check('maxConnsPerClient', r.maxConnsPerClient, 256, 1_000_000);
+  const fds = openFilesLimit();
+  if (r.maxConnsPerClient + 20 > fds) {
+    throw new UsageError(`maxConnsPerClient (${r.maxConnsPerClient}) needs ${r.maxConnsPerClient + 20} open files in Consul, but the limit here is ${fds} (ulimit -n): use at most ${fds - 20}`);
+  }
   check('timeoutMs', r.timeoutMs, 10_000, 3_600_000);
   const smallest = Math.min(...r.sizes);
   if (r.proxies + r.sotwProxies > smallest) {

@@ -9,6 +9,8 @@ import {
 } from '../../generated/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.js';
 import { TcpProxy } from '../../generated/envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.js';
 import type { Filter } from '../../generated/envoy/config/listener/v3/listener_components.js';
+import { TrafficDirection } from '../../generated/envoy/config/core/v3/base.js';
+import { Listener } from '../../generated/envoy/config/listener/v3/listener.js';
 import { HttpProtocolOptions } from '../../generated/envoy/extensions/upstreams/http/v3/http_protocol_options.js';
 import { Any } from '../../generated/google/protobuf/any.js';
 import type { DeepPartial } from '../../generated/envoy/config/listener/v3/listener.js';
@@ -44,6 +46,16 @@ export const ADS_CONFIG_SOURCE = {
 
 export function socketAddress(address: string, port: number) {
   return { address: { $case: 'socketAddress' as const, value: { address, portSpecifier: { $case: 'portValue' as const, value: port } } } };
+}
+
+/** A listener with one filter chain holding one network filter. */
+export function singleFilterListener(name: string, address: string, port: number, filter: DeepPartial<Filter>, direction: 'INBOUND' | 'OUTBOUND'): Listener {
+  return Listener.fromPartial({
+    name,
+    address: socketAddress(address, port),
+    filterChains: [{ filters: [filter] }],
+    trafficDirection: direction === 'INBOUND' ? TrafficDirection.INBOUND : TrafficDirection.OUTBOUND,
+  });
 }
 
 export function isHttpProtocol(protocol: Protocol): boolean {

@@ -1,10 +1,8 @@
 // Resources of an API gateway: one listener and route config per HTTP listener of its
 // api-gateway config entry, plus the clusters and endpoints of every service its routes reach.
-import { TrafficDirection } from '../../generated/envoy/config/core/v3/base.js';
-import { Listener } from '../../generated/envoy/config/listener/v3/listener.js';
 import type { MeshModel, ProxyModel } from '../model/types.js';
 import { TypeUrl } from '../xds/resource-types.js';
-import { httpConnectionManagerFilter, socketAddress } from './envoy-parts.js';
+import { httpConnectionManagerFilter, singleFilterListener } from './envoy-parts.js';
 import { buildGatewayRouteConfig } from './gateway-routes.js';
 import { gatewayListenerName, gatewayStatPrefix } from './names.js';
 import { type Output, addProblem, addResource } from './resource-list.js';
@@ -50,12 +48,7 @@ export function addGateway(out: Output, model: MeshModel, proxy: ProxyModel): vo
       // Hosts are matched without their port, so `Host: example.com:8443` finds `example.com`.
       { stripPortMode: { $case: 'stripAnyHostPort', value: true } },
     );
-    const envoyListener = Listener.fromPartial({
-      name,
-      address: socketAddress(proxy.address, listener.port),
-      filterChains: [{ filters: [filter] }],
-      trafficDirection: TrafficDirection.OUTBOUND,
-    });
+    const envoyListener = singleFilterListener(name, proxy.address, listener.port, filter, 'OUTBOUND');
     addResource(out, { typeUrl: TypeUrl.Listener, name, message: envoyListener });
   });
 }

@@ -1,8 +1,6 @@
 // Resources of a connect-proxy sidecar: the public (inbound) listener in front of the local app,
 // and a listener, route config, cluster and endpoints per upstream.
 import { Cluster, Cluster_DiscoveryType } from '../../generated/envoy/config/cluster/v3/cluster.js';
-import { TrafficDirection } from '../../generated/envoy/config/core/v3/base.js';
-import { Listener } from '../../generated/envoy/config/listener/v3/listener.js';
 import { RouteConfiguration } from '../../generated/envoy/config/route/v3/route.js';
 import type { MeshModel, ProxyModel, Upstream } from '../model/types.js';
 import { TypeUrl } from '../xds/resource-types.js';
@@ -11,7 +9,7 @@ import {
   httpConnectionManagerFilter,
   http2ProtocolOptions,
   isHttpProtocol,
-  socketAddress,
+  singleFilterListener,
   tcpProxyFilter,
 } from './envoy-parts.js';
 import {
@@ -72,12 +70,7 @@ function addPublicListener(out: Output, model: MeshModel, proxy: ProxyModel): vo
       })
     : tcpProxyFilter(PUBLIC_LISTENER, LOCAL_APP_CLUSTER);
   const name = publicListenerName(proxy.address, proxy.port);
-  const listener = Listener.fromPartial({
-    name,
-    address: socketAddress(proxy.address, proxy.port),
-    filterChains: [{ filters: [filter] }],
-    trafficDirection: TrafficDirection.INBOUND,
-  });
+  const listener = singleFilterListener(name, proxy.address, proxy.port, filter, 'INBOUND');
   addResource(out, { typeUrl: TypeUrl.Listener, name, message: listener });
 }
 
@@ -105,12 +98,7 @@ function addUpstream(out: Output, model: MeshModel, proxy: ProxyModel, upstream:
     filter = tcpProxyFilter(statPrefix, cluster);
   }
   const name = upstreamListenerName(upstream.destinationName, upstream.localBindAddress, upstream.localBindPort);
-  const listener = Listener.fromPartial({
-    name,
-    address: socketAddress(upstream.localBindAddress, upstream.localBindPort),
-    filterChains: [{ filters: [filter] }],
-    trafficDirection: TrafficDirection.OUTBOUND,
-  });
+  const listener = singleFilterListener(name, upstream.localBindAddress, upstream.localBindPort, filter, 'OUTBOUND');
   addResource(out, { typeUrl: TypeUrl.Listener, name, message: listener });
 }
 

@@ -1,8 +1,12 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { binaryPath } from './binaries.js';
+
+const execFileAsync = promisify(execFile);
 import { eventually, httpGet } from './http.js';
 import { defaultProcessGroup, type ManagedProcess, type ProcessGroup } from './processes.js';
 
@@ -159,4 +163,17 @@ export async function startEnvoy(
     },
   };
   return envoy;
+}
+
+/** Runs `envoy --mode validate` on a bootstrap written to `file`; never throws on a rejected config. */
+export async function validateWithEnvoy(bootstrap: object, file: string): Promise<{ ok: boolean; output: string }> {
+  writeFileSync(file, JSON.stringify(bootstrap, null, 2));
+  const envoy = binaryPath('ENVOY_BIN', 'scripts/install-envoy.sh');
+  try {
+    const { stdout, stderr } = await execFileAsync(envoy, ['--mode', 'validate', '-c', file, '--log-level', 'warn'], { timeout: 60_000 });
+    return { ok: true, output: stdout + stderr };
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string; message: string };
+    return { ok: false, output: `${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}` };
+  }
 }

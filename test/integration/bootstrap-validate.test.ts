@@ -1,28 +1,14 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { envoyBootstrap } from '../../src/bootstrap/envoy-bootstrap.js';
-import { binaryPath } from '../harness/binaries.js';
+import { validateWithEnvoy } from '../harness/envoy.js';
 
-const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'meshgate-bootstrap-validate-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function validate(bootstrap: object): Promise<{ ok: boolean; output: string }> {
-  const file = join(dir, `bootstrap-${Math.random().toString(36).slice(2)}.json`);
-  writeFileSync(file, JSON.stringify(bootstrap));
-  const envoy = binaryPath('ENVOY_BIN', 'scripts/install-envoy.sh');
-  try {
-    const { stdout, stderr } = await run(envoy, ['--mode', 'validate', '-c', file, '--log-level', 'warn'], { timeout: 60_000 });
-    return { ok: true, output: stdout + stderr };
-  } catch (err) {
-    const e = err as { stdout?: string; stderr?: string; message: string };
-    return { ok: false, output: `${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}` };
-  }
-}
+const validate = (bootstrap: object) => validateWithEnvoy(bootstrap, join(dir, `bootstrap-${Math.random().toString(36).slice(2)}.json`));
 
 describe('generated bootstrap', () => {
   it.each([

@@ -1,18 +1,16 @@
 // Proves real Envoy accepts what translate produces: each golden case's resources (as JSON from
 // resourceToJson) go into a static bootstrap, with RDS references replaced by the inline route
 // config and EDS clusters turned STATIC with their ClusterLoadAssignment, then `envoy --mode validate`.
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { translateProxy } from '../../src/translate/index.js';
 import { TypeUrl, resourceToJson } from '../../src/xds/resource-types.js';
 import { loadGoldenInput } from '../golden/load-model.js';
-import { binaryPath, repoRoot } from '../harness/binaries.js';
+import { repoRoot } from '../harness/binaries.js';
+import { validateWithEnvoy } from '../harness/envoy.js';
 
-const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'meshgate-translate-validate-'));
 // KEEP_VALIDATE_DIR=1 leaves the generated bootstraps on disk for inspection.
 afterAll(() => {
@@ -60,18 +58,7 @@ function staticBootstrap(caseName: string): Json | undefined {
   return { node: { id: proxyId, cluster: 'validate' }, staticResources: { listeners, clusters } };
 }
 
-async function validate(name: string, bootstrap: Json): Promise<{ ok: boolean; output: string }> {
-  const file = join(dir, `${name}.json`);
-  writeFileSync(file, JSON.stringify(bootstrap, null, 2));
-  const envoy = binaryPath('ENVOY_BIN', 'scripts/install-envoy.sh');
-  try {
-    const { stdout, stderr } = await run(envoy, ['--mode', 'validate', '-c', file, '--log-level', 'warn'], { timeout: 60_000 });
-    return { ok: true, output: stdout + stderr };
-  } catch (err) {
-    const e = err as { stdout?: string; stderr?: string; message: string };
-    return { ok: false, output: `${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}` };
-  }
-}
+const validate = (name: string, bootstrap: Json) => validateWithEnvoy(bootstrap, join(dir, `${name}.json`));
 
 describe('translated resources in real Envoy', () => {
   const translated = cases.filter((c) => staticBootstrap(c) !== undefined);

@@ -1,6 +1,0 @@
-export * from './ports.js';
-export * from './processes.js';
-export * from './http.js';
-export * from './consul.js';
-export * from './envoy.js';
-//# sourceMappingURL=index.js.map
