@@ -39,7 +39,7 @@ export interface ProxyModel {
   /** Consul service ID of the proxy registration = Envoy node.id. */
   id: string;
   kind: 'connect-proxy' | 'api-gateway';
-  /** The proxy registration's service name (= Envoy node.cluster). */
+  /** The proxy registration's service name (e.g. 'web-sidecar-proxy', or the gateway's name). */
   service: string;
   node: string;
   /** Address and port the proxy's public listener binds (service Address, else node address). */

@@ -47,3 +47,14 @@ describe('Envoy bootstrapped by consul connect envoy', () => {
     }
   });
 });
+
+describe('shutdown', () => {
+  it('SIGTERM stops meshgate gracefully with exit code 0, and the Envoys keep their config', async () => {
+    const proc = mesh.meshgate.process;
+    proc.child.kill('SIGTERM');
+    expect(await proc.waitExit()).toEqual({ code: 0, signal: null });
+    // Envoy keeps serving the last config it got while its control plane is away.
+    const res = await httpGet(`${mesh.edgeUrl}/api/still`);
+    expect(res.status).toBe(200);
+  });
+});
