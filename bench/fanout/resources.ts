@@ -2,7 +2,6 @@
 // endpoints, plus one listener and one route configuration. Built with meshgate's own translate
 // helpers, encoded once with ts-proto, and written as JSON lines that both servers and the clients
 // load: {"type": "<type URL>", "name": "<name>", "b64": "<encoded resource>"}.
-import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { Cluster } from '../../generated/envoy/config/cluster/v3/cluster.js';
 import { ClusterLoadAssignment } from '../../generated/envoy/config/endpoint/v3/endpoint.js';
@@ -84,17 +83,4 @@ export function initialResources(services: number, endpoints: number): ResourceE
 export function writeResourceFile(path: string, entries: readonly ResourceEntry[]): void {
   const lines = entries.map((e) => JSON.stringify({ type: e.typeUrl, name: e.name, b64: Buffer.from(e.bytes).toString('base64') }));
   writeFileSync(path, `${lines.join('\n')}\n`);
-}
-
-/**
- * Digest of a resource set, computed the same way by the clients program: sha256 over the sorted
- * lines "<type URL>\t<name>\t<sha256 hex of the bytes>\n".
- */
-export function contentDigest(entries: Iterable<ResourceEntry>): string {
-  const lines: string[] = [];
-  for (const e of entries) lines.push(`${e.typeUrl}\t${e.name}\t${createHash('sha256').update(e.bytes).digest('hex')}\n`);
-  lines.sort();
-  const h = createHash('sha256');
-  for (const l of lines) h.update(l);
-  return h.digest('hex');
 }

@@ -203,6 +203,8 @@ export async function startMeshgate(
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   const args = [
     ...(options.nodeArgs ?? []),
+    // e.g. MESHGATE_BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile meshgate under load
+    ...(process.env.MESHGATE_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
     meshgateCli(),
     'serve',
     '--consul-addr', consulAddr,

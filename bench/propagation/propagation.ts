@@ -445,6 +445,11 @@ export function propagationTable(peers: PeerResult[]): string {
     const timeouts = EVENT_KINDS.reduce((n, k) => n + (p.events[k]?.timeouts ?? 0), 0);
     if (timeouts > 0) lines.push(`${p.peer}: ${timeouts} events timed out (not in the statistics)`);
     if (p.rejections.length > 0) lines.push(`${p.peer}: ${p.rejections.length} Envoys logged rejected config (details in the results JSON)`);
+    else if (p.status === 'ok') lines.push(`${p.peer}: no config rejected by any Envoy (no 'rejected' log line, every *update_rejected stat 0)`);
+    for (const w of p.warnings) {
+      const m = /Using deprecated option '([^']+)'/.exec(w);
+      if (m) lines.push(`${p.peer}: Envoy warns: deprecated ${m[1]}`);
+    }
   }
   return lines.join('\n');
 }

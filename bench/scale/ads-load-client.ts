@@ -64,6 +64,9 @@ export class AdsLoadClient {
   /** Date.now() of the stream start. */
   startedAt = 0;
   error: string | null = null;
+  /** Streams that ended with an error and were opened again (as Envoy does). */
+  retries = 0;
+  private closed = false;
   private readonly client: Client;
   private stream: ClientDuplexStream<Buffer, Buffer> | null = null;
   private readonly clusters = new Map<string, string | null>(); // name -> EDS service name (null: not EDS)
@@ -89,6 +92,10 @@ export class AdsLoadClient {
 
   start(): void {
     this.startedAt = Date.now();
+    this.open();
+  }
+
+  private open(): void {
     const count = (buf: Buffer): Buffer => buf;
     const path = this.options.protocol === 'delta' ? DELTA_PATH : SOTW_PATH;
     this.stream = this.client.makeBidiStreamRequest(path, (b: Buffer) => b, count);
@@ -100,8 +107,16 @@ export class AdsLoadClient {
         this.error = (err as Error).message;
       }
     });
-    this.stream.on('error', (err: Error) => {
+    const stream = this.stream;
+    stream.on('error', (err: Error) => {
       this.error = err.message;
+      if (this.closed || this.stream !== stream) return;
+      // Start over on a new stream after a short pause, with fresh subscriptions.
+      this.retries++;
+      this.reset();
+      setTimeout(() => {
+        if (!this.closed) this.open();
+      }, 200);
     });
     const node = { id: this.options.nodeId, cluster: this.options.service, userAgentName: 'envoy' };
     for (const typeUrl of [TypeUrl.Cluster, TypeUrl.Listener]) {
@@ -114,7 +129,17 @@ export class AdsLoadClient {
     this.sinceMark = emptyCounters();
   }
 
+  private reset(): void {
+    this.clusters.clear();
+    this.listeners.clear();
+    for (const set of Object.values(this.got)) set.clear();
+    for (const set of Object.values(this.subscribed)) set.clear();
+    this.seen.clear();
+    this.sotwState.clear();
+  }
+
   close(): void {
+    this.closed = true;
     this.stream?.cancel();
     this.client.close();
   }

@@ -13,8 +13,8 @@ const USAGE = `usage: scale [options]
   --changes <n>               single-endpoint changes to average over, 1-100 (default 3)
   --max-conns-per-client <n>  Consul limits.http_max_conns_per_client, 256-1000000, at most ulimit -n minus 20
                               (default: ulimit -n minus 100, at most 65535)
-  --timeout-ms <ms>           give up waiting for complete configs, 10000-3600000 (default 600000)
-proxies + sotw-proxies must not exceed the smallest size (each proxy is the sidecar of one service).
+  --timeout-ms <ms>           give up waiting for complete configs, 10000-3600000 (default 600000; --quick 60000)
+proxy j (node id proxy-j) is a sidecar of service svc-(j mod the smallest size); svc-0 is an upstream of every proxy.
 `;
 
 runCli('scale', USAGE, async (argv) => {

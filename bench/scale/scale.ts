@@ -74,7 +74,7 @@ export function resolveScaleOptions(o: ScaleOptions = {}): ResolvedScaleOptions 
     wireSize: o.wireSize ?? (sizes.includes(1000) ? 1000 : Math.min(...sizes)),
     changes: o.changes ?? 3,
     maxConnsPerClient: o.maxConnsPerClient ?? Math.min(65535, openFilesLimit() - 100),
-    timeoutMs: o.timeoutMs ?? 600_000,
+    timeoutMs: o.timeoutMs ?? (quick ? 60_000 : 600_000),
     quick,
   };
   const check = (name: string, v: number, min: number, max: number) => {
@@ -94,11 +94,6 @@ export function resolveScaleOptions(o: ScaleOptions = {}): ResolvedScaleOptions 
   }
   check('timeoutMs', r.timeoutMs, 10_000, 3_600_000);
   const smallest = Math.min(...r.sizes);
-  if (r.proxies + r.sotwProxies > smallest) {
-    throw new UsageError(
-      `proxies + sotwProxies (${r.proxies} + ${r.sotwProxies}) must not exceed the smallest size (${smallest}): each proxy is the sidecar of one service`,
-    );
-  }
   if (r.upstreams > smallest) throw new UsageError(`upstreams (${r.upstreams}) must not exceed the smallest size (${smallest})`);
   if (!r.sizes.includes(r.wireSize)) throw new UsageError(`wireSize (${r.wireSize}) must be one of sizes (${r.sizes.join(',')})`);
   return r;
@@ -185,24 +180,26 @@ function serviceOp(i: number): unknown {
   return { Service: { Verb: 'set', Node: nodeOf(i), Service: { ID: `svc-${i}`, Service: `svc-${i}`, Address: '127.0.0.1', Port: 20000 + (i % 40000) } } };
 }
 
-function proxyOp(j: number, upstreams: number[]): unknown {
+/** A body for PUT /v1/catalog/register (the txn API drops Proxy.Upstreams). */
+/** Proxy j is a sidecar (ID proxy-j) of svc-(j mod smallest size). */
+function proxyRegistration(j: number, upstreams: number[], smallest: number): unknown {
+  const svc = j % smallest;
   return {
+    Node: nodeOf(svc),
+    Address: '127.0.0.1',
+    SkipNodeUpdate: true,
     Service: {
-      Verb: 'set',
-      Node: nodeOf(j),
-      Service: {
-        ID: `svc-${j}-sidecar-proxy`,
-        Service: `svc-${j}-sidecar-proxy`,
+        ID: `proxy-${j}`,
+        Service: `svc-${svc}-sidecar-proxy`,
         Kind: 'connect-proxy',
         Address: '127.0.0.1',
         Port: 30000 + (j % 30000),
         Proxy: {
-          DestinationServiceName: `svc-${j}`,
-          DestinationServiceID: `svc-${j}`,
+          DestinationServiceName: `svc-${svc}`,
+          DestinationServiceID: `svc-${svc}`,
           LocalServiceAddress: '127.0.0.1',
-          LocalServicePort: 20000 + (j % 40000),
-          Upstreams: upstreams.map((u, k) => ({ DestinationName: `svc-${u}`, LocalBindPort: 10000 + k })),
-        },
+          LocalServicePort: 20000 + (svc % 40000),
+        Upstreams: upstreams.map((u, k) => ({ DestinationName: `svc-${u}`, LocalBindPort: 10000 + k })),
       },
     },
   };
@@ -212,7 +209,7 @@ function hotCheckOp(status: 'passing' | 'critical'): unknown {
   return {
     Check: {
       Verb: 'set',
-      Check: { Node: nodeOf(0), CheckID: 'svc-0-sidecar-check', Name: 'svc-0 sidecar', Status: status, ServiceID: 'svc-0-sidecar-proxy' },
+      Check: { Node: nodeOf(0), CheckID: 'svc-0-sidecar-check', Name: 'svc-0 sidecar', Status: status, ServiceID: 'proxy-0' },
     },
   };
 }
@@ -228,14 +225,14 @@ interface ClientSet {
   close(): void;
 }
 
-function connectClients(xdsAddr: string, ids: number[], protocol: AdsProtocol, upstreams: number): ClientSet {
+function connectClients(xdsAddr: string, ids: number[], protocol: AdsProtocol, upstreams: number, smallest: number): ClientSet {
   let remaining = ids.length;
   let wake: (() => void) | null = null;
   const clients = ids.map(
     (j) =>
       new AdsLoadClient(xdsAddr, {
-        nodeId: `svc-${j}-sidecar-proxy`,
-        service: `svc-${j}`,
+        nodeId: `proxy-${j}`,
+        service: `svc-${j % smallest}`,
         protocol,
         // local_app + one cluster per upstream; the public listener + one per upstream.
         minClusters: upstreams + 1,
@@ -386,7 +383,13 @@ export async function runScale(options: ScaleOptions = {}): Promise<ScaleResult>
     const registration: ScaleResult['registration'] = [];
     const t0 = Date.now();
     await txnAll(consul, Array.from({ length: NODES }, (_, i) => ({ Node: { Verb: 'set', Node: { Node: nodeOf(i), Address: '127.0.0.1' } } })));
-    await txnAll(consul, proxyIds(0, totalProxies).map((j) => proxyOp(j, upstreamsOf(j, opts.upstreams, smallest))));
+    await mapLimit(proxyIds(0, totalProxies), 8, (j) =>
+      consulCall(consul!.httpUrl, 'PUT', '/v1/catalog/register', proxyRegistration(j, upstreamsOf(j, opts.upstreams, smallest), smallest)),
+    );
+    const sample = (await consulCall<{ ServiceID: string; ServiceProxy?: { Upstreams?: unknown[] } }[]>(consul.httpUrl, 'GET', '/v1/catalog/service/svc-0-sidecar-proxy')).find((e) => e.ServiceID === 'proxy-0');
+    if ((sample?.ServiceProxy?.Upstreams?.length ?? 0) !== Math.min(opts.upstreams, smallest)) {
+      throw new Error(`proxy registration lost its upstreams: ${JSON.stringify(sample?.ServiceProxy)}`);
+    }
     await txnAll(consul, [hotCheckOp('passing')]);
     log(`registered ${totalProxies} proxies in ${Date.now() - t0} ms`);
 
@@ -405,7 +408,7 @@ export async function runScale(options: ScaleOptions = {}): Promise<ScaleResult>
       // Cold start: proxies connect as soon as the xDS port listens.
       const mg = await startMeshgate(group, consul.httpAddr, { wait: false });
       const listenAt = await waitHealthy(mg, 60_000);
-      const cold = connectClients(mg.xdsAddr, proxyIds(0, opts.proxies), 'delta', opts.upstreams);
+      const cold = connectClients(mg.xdsAddr, proxyIds(0, opts.proxies), 'delta', opts.upstreams, smallest);
       live = [cold];
       let readyAt: number | null = null;
       const deadline = mg.spawnedAt + opts.timeoutMs;
@@ -424,7 +427,8 @@ export async function runScale(options: ScaleOptions = {}): Promise<ScaleResult>
       const coldDone = cold.clients.filter((c) => c.completeAt !== null);
       const coldMem = mg.process.alive ? readMemory(mg.pid) : { rss: Number.NaN, hwm: peakSample };
       const errors = [...new Set(cold.clients.flatMap((c) => (c.error ? [c.error] : [])))];
-      if (errors.length) notes.push(`cold: stream errors: ${errors.slice(0, 3).join(' | ')}`);
+      const retried = cold.clients.filter((c) => c.retries > 0).length;
+      if (errors.length) notes.push(`cold: ${retried} proxies had to reopen their stream; errors: ${errors.slice(0, 3).join(' | ')}`);
       if (coldDone.length < cold.clients.length) {
         const sample = cold.clients.find((c) => c.completeAt === null)!;
         notes.push(`cold: ${cold.clients.length - coldDone.length} proxies incomplete after ${opts.timeoutMs} ms (e.g. ${sample.options.nodeId}: ${JSON.stringify(sample.summary())})`);
@@ -458,10 +462,12 @@ export async function runScale(options: ScaleOptions = {}): Promise<ScaleResult>
       await sleep(3000);
       const before = readMemory(mg2.pid);
       const tc = Date.now();
-      const warm = connectClients(mg2.xdsAddr, proxyIds(0, opts.proxies), 'delta', opts.upstreams);
+      const warm = connectClients(mg2.xdsAddr, proxyIds(0, opts.proxies), 'delta', opts.upstreams, smallest);
       live = [warm];
       await warm.allComplete(tc + opts.timeoutMs);
       const warmDone = warm.clients.filter((c) => c.completeAt !== null);
+      const warmErrors = [...new Set(warm.clients.flatMap((c) => (c.error ? [c.error] : [])))];
+      if (warmErrors.length) notes.push(`warm: ${warm.clients.filter((c) => c.retries > 0).length} proxies had to reopen their stream; errors: ${warmErrors.slice(0, 3).join(' | ')}`);
       const warmFull = warmDone.length === warm.clients.length ? Math.max(...warmDone.map((c) => c.completeAt!)) - tc : null;
       await sleep(3000);
       const after = readMemory(mg2.pid);
@@ -478,7 +484,7 @@ export async function runScale(options: ScaleOptions = {}): Promise<ScaleResult>
 
       if (size === opts.wireSize && opts.sotwProxies > 0) {
         log(`[${size}] Delta vs SotW: ${opts.sotwProxies} SotW proxies join; ${opts.changes} single-endpoint changes of svc-0`);
-        const sotw = connectClients(mg2.xdsAddr, proxyIds(opts.proxies, opts.sotwProxies), 'sotw', opts.upstreams);
+        const sotw = connectClients(mg2.xdsAddr, proxyIds(opts.proxies, opts.sotwProxies), 'sotw', opts.upstreams, smallest);
         live = [warm, sotw];
         await sotw.allComplete(Date.now() + 120_000);
         const incompleteSotw = sotw.clients.filter((c) => c.completeAt === null).length;

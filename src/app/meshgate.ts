@@ -37,7 +37,7 @@ export async function startMeshgate(opts: ServeOptions, rootLogger?: Logger): Pr
     const result = reconciler.apply(buildModel(watcher.state()));
     metrics.configProblems.set(result.problems);
     if (result.changed) {
-      log.debug({ proxies: result.proxies, problems: result.problems, ms: +(performance.now() - started).toFixed(2) }, 'config updated');
+      log.debug({ proxies: result.proxies, translated: result.translated, problems: result.problems, ms: +(performance.now() - started).toFixed(2) }, 'config updated');
     }
   };
   const coalescer = new Coalescer(opts.debounceMs, reconcile, (err) => log.error({ err }, 'config update failed; the last good config stays in force'));

@@ -40,16 +40,23 @@ const CONFIG_KINDS: readonly [ConfigKey, string][] = [
 ];
 
 export interface ConsulWatcherEvents {
-  change: [state: ConsulState];
+  /** The state changed; read it with state(). */
+  change: [];
   status: [status: ConsulWatcherStatus];
 }
 
 /**
- * Emits 'change' with the new state whenever it changed (no debouncing: callers coalesce),
+ * Emits 'change' whenever the state changed (no debouncing: callers coalesce, then read state()),
  * and 'status' when reachability or sync changes. Keeps the last good state while Consul is down.
  */
 export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
   private current: ConsulState = emptyConsulState();
+  /**
+   * The services as the watches see them. state() publishes a copy only when it changed, so a
+   * burst of per-service answers (the initial sync of thousands of services) costs one copy.
+   */
+  private readonly services = new Map<string, readonly HealthEntry[]>();
+  private servicesChanged = false;
   private readonly watches = new Map<string, Watch<unknown>>();
   private readonly serviceWatches = new Map<string, Watch<unknown>>();
   /** Watches (by key) that have not answered yet. */
@@ -71,6 +78,10 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
   }
 
   state(): ConsulState {
+    if (this.servicesChanged) {
+      this.servicesChanged = false;
+      this.current = Object.freeze({ ...this.current, services: new Map(this.services) });
+    }
     return this.current;
   }
 
@@ -142,7 +153,13 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
 
   private update(next: Partial<ConsulState>): void {
     this.current = Object.freeze({ ...this.current, ...next });
-    this.emit('change', this.current);
+    this.emit('change');
+  }
+
+  private updateServices(change: (services: Map<string, readonly HealthEntry[]>) => void): void {
+    change(this.services);
+    this.servicesChanged = true;
+    this.emit('change');
   }
 
   private onAgentSelf(body: unknown): void {
@@ -180,10 +197,10 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
         this.open(key, `/v1/health/service/${encodeURIComponent(name)}`, (b) => this.onHealth(name, b), { gated: true });
       }
     }
-    if (removed.some((n) => this.current.services.has(n))) {
-      const services = new Map(this.current.services);
-      for (const n of removed) services.delete(n);
-      this.update({ services });
+    if (removed.some((n) => this.services.has(n))) {
+      this.updateServices((services) => {
+        for (const n of removed) services.delete(n);
+      });
     }
     this.checkSynced();
   }
@@ -203,11 +220,9 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
         throw badShape(path, `entry ${i} lacks Node.Node, Service.ID, Service.Service or Checks`);
       }
     }
-    const previous = this.current.services.get(name);
+    const previous = this.services.get(name);
     if (previous && isDeepStrictEqual(previous, body)) return;
-    const services = new Map(this.current.services);
-    services.set(name, Object.freeze(body as HealthEntry[]));
-    this.update({ services });
+    this.updateServices((services) => services.set(name, Object.freeze(body as HealthEntry[])));
   }
 
   private onConfig(key: ConfigKey, kind: string, body: unknown): void {
@@ -219,7 +234,7 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
   private checkSynced(): void {
     if (this.synced || this.pending.size > 0) return;
     this.synced = true;
-    this.log.info({ services: this.current.services.size }, 'initial Consul sync complete');
+    this.log.info({ services: this.services.size }, 'initial Consul sync complete');
   }
 
   private emitStatus(): void {

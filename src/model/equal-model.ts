@@ -1,9 +1,4 @@
-// Structural equality of models, so that a Consul change that changes nothing stops here.
-import type { MeshModel } from './types.js';
-
-export function modelsEqual(a: MeshModel, b: MeshModel): boolean {
-  return a === b || deepEqual(a, b);
-}
+// Structural equality of plain model data.
 
 /** Deep structural equality of plain data: objects (an undefined property counts as absent), arrays, Maps. */
 export function deepEqual(a: unknown, b: unknown): boolean {

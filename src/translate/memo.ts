@@ -17,3 +17,21 @@ export function memoByObject<O extends object, R>(build: (object: O, key: string
     return result;
   };
 }
+
+/**
+ * Memoizes a builder on a string key that names every input of the result, so that a proxy's own
+ * resources (listeners, route configs) stay the same objects while their inputs do not change and
+ * the xDS cache does not encode them again. Bounded: the memo starts afresh past `maxEntries`.
+ */
+export function memoByKey<R>(build: (key: string) => R, maxEntries = 200_000): (key: string) => R {
+  const cache = new Map<string, R>();
+  return (key) => {
+    let result = cache.get(key);
+    if (result === undefined) {
+      if (cache.size >= maxEntries) cache.clear();
+      result = build(key);
+      cache.set(key, result);
+    }
+    return result;
+  };
+}

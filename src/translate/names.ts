@@ -32,12 +32,12 @@ export function upstreamListenerName(service: string, address: string, port: num
 }
 
 /** `upstream.<service>.default.default.<dc>` (service.namespace.partition.datacenter). */
-export function upstreamStatPrefix(service: string, facts: NameFacts): string {
+export function upstreamStatPrefix(service: string, facts: Pick<NameFacts, 'datacenter'>): string {
   return `upstream.${service}.default.default.${facts.datacenter}`;
 }
 
 /** Virtual host name of an upstream route config: `<service>.default.default.<dc>`. */
-export function upstreamVirtualHostName(service: string, facts: NameFacts): string {
+export function upstreamVirtualHostName(service: string, facts: Pick<NameFacts, 'datacenter'>): string {
   return `${service}.default.default.${facts.datacenter}`;
 }
 

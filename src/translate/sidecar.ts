@@ -2,7 +2,7 @@
 // and a listener, route config, cluster and endpoints per upstream.
 import { Cluster, Cluster_DiscoveryType } from '../../generated/envoy/config/cluster/v3/cluster.js';
 import { RouteConfiguration } from '../../generated/envoy/config/route/v3/route.js';
-import type { MeshModel, ProxyModel, Upstream } from '../model/types.js';
+import type { MeshModel, Protocol, ProxyModel, Upstream } from '../model/types.js';
 import { TypeUrl } from '../xds/resource-types.js';
 import {
   CONNECT_TIMEOUT,
@@ -23,6 +23,7 @@ import {
 } from './names.js';
 import { type Output, addProblem, addResource } from './resource-list.js';
 import { buildLoadAssignment } from './service-endpoints.js';
+import { memoByKey } from './memo.js';
 import { addServiceCluster } from './upstream-service.js';
 
 /** A route config sending every request to one cluster. */
@@ -51,28 +52,32 @@ function addPublicListener(out: Output, model: MeshModel, proxy: ProxyModel): vo
     return;
   }
   const protocol = model.services.get(proxy.destinationService)?.protocol ?? 'tcp';
+  const { localApp, listener } = publicPieces(
+    JSON.stringify([proxy.address, proxy.port, proxy.localServiceAddress || '127.0.0.1', proxy.localServicePort, protocol]),
+  );
+  addResource(out, { typeUrl: TypeUrl.Cluster, name: LOCAL_APP_CLUSTER, message: localApp });
+  addResource(out, { typeUrl: TypeUrl.Listener, name: listener.name, message: listener });
+}
+
+/** The local_app cluster and public listener, from [address, port, localAddress, localPort, protocol]. */
+const publicPieces = memoByKey((key) => {
+  const [address, port, localAddress, localPort, protocol] = JSON.parse(key) as [string, number, string, number, Protocol];
   const localApp = Cluster.fromPartial({
     name: LOCAL_APP_CLUSTER,
     clusterDiscoveryType: { $case: 'type', value: Cluster_DiscoveryType.STATIC },
     connectTimeout: CONNECT_TIMEOUT,
-    loadAssignment: buildLoadAssignment(LOCAL_APP_CLUSTER, [{
-      address: proxy.localServiceAddress || '127.0.0.1',
-      port: proxy.localServicePort,
-    }]),
-    ...(http2ProtocolOptions(protocol)),
+    loadAssignment: buildLoadAssignment(LOCAL_APP_CLUSTER, [{ address: localAddress, port: localPort }]),
+    ...http2ProtocolOptions(protocol),
   });
-  addResource(out, { typeUrl: TypeUrl.Cluster, name: LOCAL_APP_CLUSTER, message: localApp });
-
   const filter = isHttpProtocol(protocol)
     ? httpConnectionManagerFilter(PUBLIC_LISTENER, {
         kind: 'inline',
         routeConfig: catchAllRouteConfig(PUBLIC_LISTENER, PUBLIC_LISTENER, LOCAL_APP_CLUSTER),
       })
     : tcpProxyFilter(PUBLIC_LISTENER, LOCAL_APP_CLUSTER);
-  const name = publicListenerName(proxy.address, proxy.port);
-  const listener = singleFilterListener(name, proxy.address, proxy.port, filter, 'INBOUND');
-  addResource(out, { typeUrl: TypeUrl.Listener, name, message: listener });
-}
+  const listener = singleFilterListener(publicListenerName(address, port), address, port, filter, 'INBOUND');
+  return { localApp, listener };
+});
 
 function addUpstream(out: Output, model: MeshModel, proxy: ProxyModel, upstream: Upstream, index: number): void {
   const service = model.services.get(upstream.destinationName);
@@ -85,22 +90,34 @@ function addUpstream(out: Output, model: MeshModel, proxy: ProxyModel, upstream:
     });
   }
   const cluster = addServiceCluster(out, model, upstream.destinationName);
-  const statPrefix = upstreamStatPrefix(upstream.destinationName, model);
+  const { listener, route } = upstreamPieces(
+    JSON.stringify([upstream.destinationName, upstream.localBindAddress, upstream.localBindPort, service?.protocol ?? null, cluster, model.datacenter]),
+  );
+  if (route) addResource(out, { typeUrl: TypeUrl.Route, name: route.name, message: route });
+  addResource(out, { typeUrl: TypeUrl.Listener, name: listener.name, message: listener });
+}
+
+/**
+ * An upstream's listener (and route config for HTTP), from [service, bindAddress, bindPort,
+ * protocol or null when the service is unknown, cluster name, datacenter].
+ */
+const upstreamPieces = memoByKey((key) => {
+  const [destination, bindAddress, bindPort, protocol, cluster, datacenter] =
+    JSON.parse(key) as [string, string, number, Protocol | null, string, string];
+  const facts = { datacenter };
+  const statPrefix = upstreamStatPrefix(destination, facts);
   let filter;
-  if (service !== undefined && isHttpProtocol(service.protocol)) {
-    const routeName = upstreamRouteName(upstream.destinationName);
-    const route = RouteConfiguration.fromPartial(
-      catchAllRouteConfig(routeName, upstreamVirtualHostName(upstream.destinationName, model), cluster),
-    );
-    addResource(out, { typeUrl: TypeUrl.Route, name: routeName, message: route });
+  let route: RouteConfiguration | undefined;
+  if (protocol !== null && isHttpProtocol(protocol)) {
+    const routeName = upstreamRouteName(destination);
+    route = RouteConfiguration.fromPartial(catchAllRouteConfig(routeName, upstreamVirtualHostName(destination, facts), cluster));
     filter = httpConnectionManagerFilter(statPrefix, { kind: 'rds', routeConfigName: routeName });
   } else {
     filter = tcpProxyFilter(statPrefix, cluster);
   }
-  const name = upstreamListenerName(upstream.destinationName, upstream.localBindAddress, upstream.localBindPort);
-  const listener = singleFilterListener(name, upstream.localBindAddress, upstream.localBindPort, filter, 'OUTBOUND');
-  addResource(out, { typeUrl: TypeUrl.Listener, name, message: listener });
-}
+  const name = upstreamListenerName(destination, bindAddress, bindPort);
+  return { listener: singleFilterListener(name, bindAddress, bindPort, filter, 'OUTBOUND'), route };
+});
 
 export function addSidecar(out: Output, model: MeshModel, proxy: ProxyModel): void {
   addPublicListener(out, model, proxy);

@@ -63,10 +63,22 @@ export interface SnapshotJson {
 
 const EMPTY_TYPE: TypeSnapshot = { version: setVersion([]), resources: new Map() };
 
+/** A type of a stored node snapshot, with the message each entry was made from. */
+interface StoredType extends TypeSnapshot {
+  readonly messages: ReadonlyMap<string, object>;
+}
+
+interface BuildingType {
+  resources: Map<string, CachedResource>;
+  messages: Map<string, object>;
+  /** Entries carried over unchanged from the previous snapshot. */
+  kept: number;
+}
+
 class StoredSnapshot implements NodeSnapshot {
   constructor(
     readonly nodeId: string,
-    readonly types: ReadonlyMap<TypeUrl, TypeSnapshot>,
+    readonly types: ReadonlyMap<TypeUrl, StoredType>,
   ) {}
 
   type(typeUrl: TypeUrl): TypeSnapshot {
@@ -91,19 +103,71 @@ export class SnapshotCache {
   /** Messages already encoded: translate output is immutable, so a shared message is encoded once. */
   private readonly encoded = new WeakMap<object, Encoded>();
 
-  /** Replaces everything `nodeId` should have; watchers hear about the types that changed. */
+  /**
+   * Replaces everything `nodeId` should have; watchers hear about the types that changed.
+   * A resource given as the same message object as last time keeps its cached entry as is (no
+   * encoding, hashing or key building), and a type whose resources are all kept keeps its version:
+   * an update that touches a few resources costs little more than a pass over the list.
+   */
   set(nodeId: string, resources: readonly DesiredResource[]): void {
-    const grouped = this.group(nodeId, resources);
-    const types = new Map<TypeUrl, TypeSnapshot>();
-    for (const [typeUrl, list] of grouped) {
-      const map = new Map<string, CachedResource>();
-      for (const r of list) map.set(r.name, this.acquire(r));
-      types.set(typeUrl, { version: setVersion(map.values()), resources: map });
-    }
     const previous = this.snapshots.get(nodeId);
+    const building = new Map<TypeUrl, BuildingType>();
+    const acquired: CachedResource[] = [];
+    try {
+      for (const r of resources) {
+        if (!isTypeUrl(r.typeUrl)) {
+          throw new MeshgateError(
+            'XDS_UNKNOWN_TYPE',
+            `resource "${r.name}" for node "${nodeId}" has unknown type URL "${String(r.typeUrl)}"; use a TypeUrl constant`,
+          );
+        }
+        let type = building.get(r.typeUrl);
+        if (!type) {
+          type = { resources: new Map(), messages: new Map(), kept: 0 };
+          building.set(r.typeUrl, type);
+        }
+        if (type.resources.has(r.name)) {
+          throw new MeshgateError(
+            'CONFIG_INVALID',
+            `node "${nodeId}" was given ${TYPE_SHORT_NAMES[r.typeUrl]} resource "${r.name}" twice; each name must be unique per type`,
+          );
+        }
+        const before = previous?.types.get(r.typeUrl);
+        let cached: CachedResource;
+        if (before !== undefined && before.messages.get(r.name) === r.message) {
+          cached = before.resources.get(r.name)!;
+          type.kept += 1;
+        } else {
+          cached = this.acquire(r);
+          acquired.push(cached);
+        }
+        type.resources.set(r.name, cached);
+        type.messages.set(r.name, r.message);
+      }
+    } catch (err) {
+      for (const c of acquired) this.release(c);
+      throw err;
+    }
+
+    const types = new Map<TypeUrl, StoredType>();
+    for (const [typeUrl, type] of building) {
+      const before = previous?.types.get(typeUrl);
+      const unchanged = before !== undefined && type.kept === before.resources.size && type.kept === type.resources.size;
+      types.set(typeUrl, {
+        version: unchanged ? before.version : setVersion(type.resources.values()),
+        resources: type.resources,
+        messages: type.messages,
+      });
+    }
+    // Entries of the previous snapshot that were not carried over give up their reference.
+    for (const [typeUrl, before] of previous?.types ?? []) {
+      const now = types.get(typeUrl);
+      for (const [name, cached] of before.resources) {
+        if (now?.messages.get(name) !== before.messages.get(name)) this.release(cached);
+      }
+    }
     const next = new StoredSnapshot(nodeId, types);
     this.snapshots.set(nodeId, next);
-    if (previous) this.releaseAll(previous);
 
     const changed = new Set<TypeUrl>();
     for (const typeUrl of TYPE_ORDER) {
@@ -121,7 +185,7 @@ export class SnapshotCache {
     const previous = this.snapshots.get(nodeId);
     if (!previous) return;
     this.snapshots.delete(nodeId);
-    this.releaseAll(previous);
+    for (const type of previous.types.values()) for (const cached of type.resources.values()) this.release(cached);
   }
 
   nodes(): string[] {
@@ -172,31 +236,6 @@ export class SnapshotCache {
     return out;
   }
 
-  private group(nodeId: string, resources: readonly DesiredResource[]): Map<TypeUrl, DesiredResource[]> {
-    const grouped = new Map<TypeUrl, DesiredResource[]>();
-    const seen = new Set<string>();
-    for (const r of resources) {
-      if (!isTypeUrl(r.typeUrl)) {
-        throw new MeshgateError(
-          'XDS_UNKNOWN_TYPE',
-          `resource "${r.name}" for node "${nodeId}" has unknown type URL "${String(r.typeUrl)}"; use a TypeUrl constant`,
-        );
-      }
-      const key = `${r.typeUrl}\n${r.name}`;
-      if (seen.has(key)) {
-        throw new MeshgateError(
-          'CONFIG_INVALID',
-          `node "${nodeId}" was given ${TYPE_SHORT_NAMES[r.typeUrl]} resource "${r.name}" twice; each name must be unique per type`,
-        );
-      }
-      seen.add(key);
-      const list = grouped.get(r.typeUrl) ?? [];
-      list.push(r);
-      grouped.set(r.typeUrl, list);
-    }
-    return grouped;
-  }
-
   private encode(resource: DesiredResource): Encoded {
     const memo = this.encoded.get(resource.message);
     if (memo) return memo;
@@ -221,16 +260,12 @@ export class SnapshotCache {
     return entry.resource;
   }
 
-  private releaseAll(snapshot: StoredSnapshot): void {
-    for (const type of snapshot.types.values()) {
-      for (const r of type.resources.values()) {
-        const key = `${r.typeUrl}\n${r.name}\n${r.version}`;
-        const entry = this.interned.get(key);
-        if (!entry) continue;
-        entry.refs -= 1;
-        if (entry.refs <= 0) this.interned.delete(key);
-      }
-    }
+  private release(cached: CachedResource): void {
+    const key = `${cached.typeUrl}\n${cached.name}\n${cached.version}`;
+    const entry = this.interned.get(key);
+    if (!entry) return;
+    entry.refs -= 1;
+    if (entry.refs <= 0) this.interned.delete(key);
   }
 
   private notify(nodeId: string, changed: ReadonlySet<TypeUrl>): void {

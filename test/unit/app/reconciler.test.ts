@@ -51,3 +51,34 @@ describe('Reconciler', () => {
     expect(cache.get(id!)?.type(TypeUrl.Cluster).resources.size ?? 0).toBe(0);
   });
 });
+
+describe('Reconciler, incremental', () => {
+  const withService = (model: MeshModel, name: string, port: number): MeshModel => {
+    const services = new Map(model.services);
+    const endpoint = { address: '10.9.9.9', port, health: 'HEALTHY' as const, node: 'n9', serviceId: `${name}-1` };
+    services.set(name, { name, protocol: 'tcp', instances: [endpoint], sidecars: [] });
+    return { ...model, services };
+  };
+
+  it('translates again only the proxies whose inputs changed', () => {
+    const cache = new SnapshotCache();
+    const r = new Reconciler(cache, silentLogger());
+    const model = input('sidecar-http-upstreams');
+    expect(r.apply(model).translated).toBe(1);
+    const [proxy] = [...model.proxies.values()];
+    const upstream = proxy!.upstreams[0]!.destinationName;
+
+    // A service no proxy uses: a new model, but nothing to translate.
+    const unrelated = r.apply(withService(model, 'unrelated', 1));
+    expect(unrelated).toMatchObject({ changed: true, translated: 0 });
+
+    // An equal model built from scratch (new objects, same content) changes nothing.
+    expect(r.apply(withService(input('sidecar-http-upstreams'), 'unrelated', 1)).changed).toBe(false);
+
+    // New endpoints of an upstream: that proxy is translated again and its endpoints change.
+    const before = cache.get(proxy!.id)!.type(TypeUrl.Endpoint).version;
+    const moved = withService(withService(model, 'unrelated', 1), upstream, 4242);
+    expect(r.apply(moved)).toMatchObject({ changed: true, translated: 1 });
+    expect(cache.get(proxy!.id)!.type(TypeUrl.Endpoint).version).not.toBe(before);
+  });
+});

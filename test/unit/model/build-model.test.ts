@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ConsulState, HealthEntry } from '../../../src/consul/state.js';
 import { buildModel } from '../../../src/model/build-model.js';
-import { modelsEqual } from '../../../src/model/equal-model.js';
+import { deepEqual } from '../../../src/model/equal-model.js';
 
 // Entries shaped like /v1/health/service/:name answers of Consul 1.15.
 function node(name: string, address: string): HealthEntry['Node'] {
@@ -335,12 +335,12 @@ describe('buildModel', () => {
     const reversed = Object.fromEntries(Object.entries(services).reverse().map(([k, v]) => [k, [...v].reverse()]));
     const a = buildModel(state(services));
     const b = buildModel(state(structuredClone(reversed)));
-    expect(modelsEqual(a, b)).toBe(true);
+    expect(deepEqual(a, b)).toBe(true);
     expect([...b.services.keys()]).toEqual([...a.services.keys()]);
     expect(JSON.stringify([...b.proxies])).toBe(JSON.stringify([...a.proxies]));
 
     const changed = structuredClone(services);
     changed.web![0]!.Checks[0]!.Status = 'critical';
-    expect(modelsEqual(a, buildModel(state(changed)))).toBe(false);
+    expect(deepEqual(a, buildModel(state(changed)))).toBe(false);
   });
 });

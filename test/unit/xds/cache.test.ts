@@ -45,6 +45,39 @@ describe('SnapshotCache', () => {
     expect(cache.nodes()).toEqual([]);
   });
 
+  it('keeps entries given as the same message object, and counts references right across updates', () => {
+    const cache = new SnapshotCache();
+    const a = cluster('a');
+    const b = cluster('b');
+    cache.set('n1', [a, b]);
+    cache.set('n2', [a]);
+    const before = cache.get('n1')!.type(TypeUrl.Cluster);
+    // Same objects: the entries and the type version are carried over.
+    cache.set('n1', [b, a]);
+    const kept = cache.get('n1')!.type(TypeUrl.Cluster);
+    expect(kept.version).toBe(before.version);
+    expect(kept.resources.get('a')).toBe(before.resources.get('a'));
+    // New objects with equal content: same version, still one shared entry each.
+    cache.set('n1', [cluster('a'), cluster('b')]);
+    expect(cache.get('n1')!.type(TypeUrl.Cluster).version).toBe(before.version);
+    expect(cache.internedCount()).toBe(2);
+    // Changed content replaces one entry; the old one is freed once no node holds it.
+    cache.set('n1', [cluster('a', 7), cluster('b')]);
+    expect(cache.internedCount()).toBe(3); // a (n2), a@7 (n1), b (n1)
+    cache.delete('n2');
+    expect(cache.internedCount()).toBe(2);
+    cache.set('n1', []);
+    expect(cache.internedCount()).toBe(0);
+  });
+
+  it('leaves the cache as it was when a set is rejected', () => {
+    const cache = new SnapshotCache();
+    cache.set('n1', [cluster('a')]);
+    expect(() => cache.set('n1', [cluster('b'), cluster('c'), cluster('c')])).toThrow(MeshgateError);
+    expect(cache.internedCount()).toBe(1);
+    expect([...cache.get('n1')!.type(TypeUrl.Cluster).resources.keys()]).toEqual(['a']);
+  });
+
   it('notifies only the node whose config changed, with only the changed types', () => {
     const cache = new SnapshotCache();
     const seen1: TypeUrl[][] = [];

@@ -5,16 +5,20 @@
 // Unix nanoseconds:
 //
 //	start <addr> <sotw|delta> <count> <node prefix> <timeout ms>   connect, wait until all are synced
-//	expect <event id> <resource file> <timeout ms>                  wait until every client ACKed a
-//	                                                                response carrying those ClusterLoadAssignments
+//	expect <event id> <resource file> <port> <timeout ms>   wait until every client ACKed a response in
+//	                                    which each ClusterLoadAssignment of the file has an endpoint on <port>
 //	reconnect <event id> <timeout ms>   close every stream and connection, connect again with no state
-//	digest                              content digest of what client 0 holds
+//	digest                              digests of what client 0 holds
+//	filedigest <resource file>...       digests of the resources of the files (later entries replace earlier)
 //	quit
+//
+// Digests are sha256 over the sorted lines "<type URL>\t<name>\t<sha256 of the bytes>\n": "raw" over
+// the bytes as received, "canonical" over their deterministic Go re-encoding (the same content
+// encoded with fields in another order gives the same canonical digest).
 package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -28,8 +32,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -72,7 +79,8 @@ func reply(v map[string]any) {
 
 type expectation struct {
 	id   string
-	want map[string][]byte
+	want map[string]bool
+	port uint64
 }
 
 type report struct {
@@ -131,8 +139,8 @@ type res struct {
 
 type response struct {
 	version, typeURL, nonce string
-	resources              []res
-	removed                []string
+	resources               []res
+	removed                 []string
 }
 
 // parse reads a DiscoveryResponse (delta=false) or DeltaDiscoveryResponse (delta=true).
@@ -183,6 +191,51 @@ func parse(b []byte, delta bool) (response, error) {
 	return r, err
 }
 
+// hasPort reports whether a ClusterLoadAssignment has an endpoint whose socket address uses port
+// (endpoints 2 → lb_endpoints 2 → endpoint 1 → address 1 → socket_address 1 → port_value 3).
+func hasPort(cla []byte, port uint64) bool {
+	path := []protowire.Number{2, 2, 1, 1, 1}
+	found := false
+	var descend func(b []byte, depth int)
+	descend = func(b []byte, depth int) {
+		if depth == len(path) {
+			found = found || portValue(b) == port
+			return
+		}
+		_ = each(b, func(num protowire.Number, typ protowire.Type, v []byte) {
+			if !found && num == path[depth] && typ == protowire.BytesType {
+				descend(v, depth+1)
+			}
+		})
+	}
+	descend(cla, 0)
+	return found
+}
+
+// portValue reads SocketAddress.port_value (field 3, a varint); 0 when absent.
+func portValue(b []byte) uint64 {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return 0
+		}
+		b = b[n:]
+		if num == 3 && typ == protowire.VarintType {
+			v, m := protowire.ConsumeVarint(b)
+			if m < 0 {
+				return 0
+			}
+			return v
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return 0
+		}
+		b = b[m:]
+	}
+	return 0
+}
+
 // routeNames returns the RDS route_config_name of every HTTP connection manager of a listener.
 func routeNames(value []byte) []string {
 	var l listener.Listener
@@ -208,11 +261,11 @@ func routeNames(value []byte) []string {
 }
 
 type client struct {
-	idx    int
-	node   string
-	delta  bool
-	gen    int64
-	stream grpc.ClientStream
+	idx      int
+	node     string
+	delta    bool
+	gen      int64
+	stream   grpc.ClientStream
 	sentNode bool
 
 	clusters, listeners      map[string]bool
@@ -226,7 +279,7 @@ type client struct {
 	evMatched map[string]bool
 	evDone    bool
 
-	hashes map[string]map[string][32]byte // client 0 only
+	held map[string]map[string][]byte // client 0 only: what it holds, as received
 }
 
 func sortedKeys(m map[string]bool) []string {
@@ -304,16 +357,16 @@ func (c *client) ack(r response) error {
 }
 
 func (c *client) record(r response) {
-	if c.hashes == nil {
+	if c.held == nil {
 		return
 	}
-	m := c.hashes[r.typeURL]
+	m := c.held[r.typeURL]
 	if m == nil || (!c.delta && (r.typeURL == resource.ClusterType || r.typeURL == resource.ListenerType)) {
-		m = map[string][32]byte{}
-		c.hashes[r.typeURL] = m
+		m = map[string][]byte{}
+		c.held[r.typeURL] = m
 	}
 	for _, x := range r.resources {
-		m[x.name] = sha256.Sum256(x.value)
+		m[x.name] = x.value
 	}
 	for _, n := range r.removed {
 		delete(m, n)
@@ -369,7 +422,7 @@ func (c *client) handle(r response) error {
 				c.evID, c.evMatched, c.evDone = e.id, map[string]bool{}, false
 			}
 			for _, x := range r.resources {
-				if want, ok := e.want[x.name]; ok && bytes.Equal(want, x.value) {
+				if e.want[x.name] && hasPort(x.value, e.port) {
 					c.evMatched[x.name] = true
 				}
 			}
@@ -483,7 +536,7 @@ func startFleet(addr string, delta bool, count int, prefix string) (*fleet, erro
 			edsHave: map[string]bool{}, rdsHave: map[string]bool{},
 		}
 		if i == 0 {
-			c.hashes = map[string]map[string][32]byte{}
+			c.held = map[string]map[string][]byte{}
 		}
 		f.conns = append(f.conns, conn)
 		f.clients = append(f.clients, c)
@@ -543,20 +596,57 @@ func drain() {
 	}
 }
 
-func (f *fleet) digest() string {
-	c := f.clients[0]
-	var lines []string
-	for t, m := range c.hashes {
-		for n, h := range m {
-			lines = append(lines, t+"\t"+n+"\t"+hex.EncodeToString(h[:])+"\n")
+func newMessage(typeURL string) proto.Message {
+	switch typeURL {
+	case resource.ClusterType:
+		return &cluster.Cluster{}
+	case resource.EndpointType:
+		return &endpoint.ClusterLoadAssignment{}
+	case resource.ListenerType:
+		return &listener.Listener{}
+	case resource.RouteType:
+		return &route.RouteConfiguration{}
+	}
+	return nil
+}
+
+// canonical re-encodes a resource deterministically with Go's field order.
+func canonical(typeURL string, b []byte) []byte {
+	m := newMessage(typeURL)
+	if m == nil || proto.Unmarshal(b, m) != nil {
+		return append([]byte("undecodable:"), b...)
+	}
+	out, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		return append([]byte("unencodable:"), b...)
+	}
+	return out
+}
+
+func digests(held map[string]map[string][]byte) map[string]string {
+	var raw, canon []string
+	for t, m := range held {
+		for n, b := range m {
+			h := sha256.Sum256(b)
+			raw = append(raw, t+"\t"+n+"\t"+hex.EncodeToString(h[:])+"\n")
+			h = sha256.Sum256(canonical(t, b))
+			canon = append(canon, t+"\t"+n+"\t"+hex.EncodeToString(h[:])+"\n")
 		}
 	}
-	sort.Strings(lines)
-	h := sha256.New()
-	for _, l := range lines {
-		h.Write([]byte(l))
+	sum := func(lines []string) string {
+		sort.Strings(lines)
+		h := sha256.New()
+		for _, l := range lines {
+			h.Write([]byte(l))
+		}
+		return hex.EncodeToString(h.Sum(nil))
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	return map[string]string{"raw": sum(raw), "canonical": sum(canon)}
+}
+
+// digest of what client 0 holds; only while no update is in flight (client 0 is not locked).
+func (f *fleet) digest() map[string]string {
+	return digests(f.clients[0].held)
 }
 
 func main() {
@@ -619,21 +709,30 @@ func main() {
 			reply(map[string]any{"ev": ev, "id": id, "t0": t0, "first": first, "last": last, "count": n,
 				"bytes": bytesRecv.Load() - b0, "errors": errs, "digest": f.digest()})
 		case "expect":
-			if len(a) != 4 || f == nil {
-				reply(map[string]any{"ev": "error", "message": "usage: expect <event id> <file> <timeout ms> (after start)"})
+			if len(a) != 5 || f == nil {
+				reply(map[string]any{"ev": "error", "message": "usage: expect <event id> <file> <port> <timeout ms> (after start)"})
 				continue
 			}
-			timeoutMs, err := strconv.Atoi(a[3])
+			port, err1 := strconv.ParseUint(a[3], 10, 16)
+			timeoutMs, err := strconv.Atoi(a[4])
 			entries, err2 := resfile.Read(a[2])
-			if err != nil || err2 != nil {
-				reply(map[string]any{"ev": "error", "message": fmt.Sprint(err, err2)})
+			if err != nil || err1 != nil || err2 != nil {
+				reply(map[string]any{"ev": "error", "message": fmt.Sprint(err, err1, err2)})
 				continue
 			}
-			e := &expectation{id: a[1], want: map[string][]byte{}}
+			e := &expectation{id: a[1], want: map[string]bool{}, port: port}
 			for _, x := range entries {
 				if x.Type == resource.EndpointType {
-					e.want[x.Name] = x.Bytes
+					if !hasPort(x.Bytes, port) {
+						reply(map[string]any{"ev": "error", "message": fmt.Sprintf("%s: %s has no endpoint on port %d", a[2], x.Name, port)})
+						e = nil
+						break
+					}
+					e.want[x.Name] = true
 				}
+			}
+			if e == nil {
+				continue
 			}
 			drain()
 			b0 := bytesRecv.Load()
@@ -651,8 +750,27 @@ func main() {
 				reply(map[string]any{"ev": "error", "message": "digest before start"})
 				continue
 			}
-			// Client 0 is read from this goroutine: only ask while no update is in flight.
 			reply(map[string]any{"ev": "digest", "digest": f.digest()})
+		case "filedigest":
+			held := map[string]map[string][]byte{}
+			var err error
+			for _, path := range a[1:] {
+				var entries []resfile.Entry
+				if entries, err = resfile.Read(path); err != nil {
+					break
+				}
+				for _, x := range entries {
+					if held[x.Type] == nil {
+						held[x.Type] = map[string][]byte{}
+					}
+					held[x.Type][x.Name] = x.Bytes
+				}
+			}
+			if err != nil {
+				reply(map[string]any{"ev": "error", "message": err.Error()})
+				continue
+			}
+			reply(map[string]any{"ev": "digest", "digest": digests(held)})
 		case "quit":
 			if f != nil {
 				f.stop()
