@@ -4,25 +4,11 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median, percentile } from './stats.js';
+import { repoRoot } from './repo-root.js';
 import { eventually, freePorts, httpGet, type ManagedProcess, type ProcessGroup } from '../../test/harness/index.js';
 
-/** The repository root: the nearest parent directory whose package.json is meshgate's. */
-export function findRepoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg)) {
-      try {
-        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'meshgate') return dir;
-      } catch {
-        // not ours; keep going up
-      }
-    }
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('cannot find the meshgate repository root above ' + fileURLToPath(import.meta.url));
-    dir = parent;
-  }
-}
+const findRepoRoot = (): string => repoRoot(import.meta.url);
 
 /**
  * Sets CONSUL_BIN and ENVOY_BIN from the installer scripts (run from the repository root) unless
@@ -64,21 +50,13 @@ export interface Stats {
   mean: number;
 }
 
-/** Nearest-rank percentile of sorted values. */
-export function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
-}
-
 export function stats(samples: readonly number[]): Stats {
   const sorted = [...samples].sort((a, b) => a - b);
   const n = sorted.length;
-  const mid = n === 0 ? Number.NaN : n % 2 === 1 ? sorted[(n - 1) / 2]! : (sorted[n / 2 - 1]! + sorted[n / 2]!) / 2;
   return {
     n,
     min: n ? sorted[0]! : Number.NaN,
-    median: mid,
+    median: median(sorted),
     p99: percentile(sorted, 99),
     max: n ? sorted[n - 1]! : Number.NaN,
     mean: n ? sorted.reduce((a, b) => a + b, 0) / n : Number.NaN,

@@ -66,6 +66,8 @@ const EMPTY_TYPE: TypeSnapshot = { version: setVersion([]), resources: new Map()
 /** A type of a stored node snapshot, with the message each entry was made from. */
 interface StoredType extends TypeSnapshot {
   readonly messages: ReadonlyMap<string, object>;
+  /** The messages in the order they were given. */
+  readonly list: readonly object[];
 }
 
 interface BuildingType {
@@ -73,7 +75,12 @@ interface BuildingType {
   messages: Map<string, object>;
   /** Entries carried over unchanged from the previous snapshot. */
   kept: number;
+  /** `name\0version` of every entry that is new or changed. */
+  changes: string[];
 }
+
+const MEMO_MAX_CHANGES = 64;
+const MEMO_MAX_ENTRIES = 4096;
 
 class StoredSnapshot implements NodeSnapshot {
   constructor(
@@ -100,6 +107,8 @@ export class SnapshotCache {
   private readonly snapshots = new Map<string, StoredSnapshot>();
   private readonly watchers = new Map<string, Set<CacheWatcher>>();
   private readonly interned = new Map<string, Interned>();
+  /** Type versions by (previous version, changes); see typeVersion(). */
+  private readonly versionMemo = new Map<string, string>();
   /** Messages already encoded: translate output is immutable, so a shared message is encoded once. */
   private readonly encoded = new WeakMap<object, Encoded>();
 
@@ -111,57 +120,35 @@ export class SnapshotCache {
    */
   set(nodeId: string, resources: readonly DesiredResource[]): void {
     const previous = this.snapshots.get(nodeId);
-    const building = new Map<TypeUrl, BuildingType>();
+    const grouped = new Map<TypeUrl, DesiredResource[]>();
+    for (const r of resources) {
+      if (!isTypeUrl(r.typeUrl)) {
+        throw new MeshgateError(
+          'XDS_UNKNOWN_TYPE',
+          `resource "${r.name}" for node "${nodeId}" has unknown type URL "${String(r.typeUrl)}"; use a TypeUrl constant`,
+        );
+      }
+      const list = grouped.get(r.typeUrl);
+      if (list) list.push(r);
+      else grouped.set(r.typeUrl, [r]);
+    }
+    const types = new Map<TypeUrl, StoredType>();
     const acquired: CachedResource[] = [];
     try {
-      for (const r of resources) {
-        if (!isTypeUrl(r.typeUrl)) {
-          throw new MeshgateError(
-            'XDS_UNKNOWN_TYPE',
-            `resource "${r.name}" for node "${nodeId}" has unknown type URL "${String(r.typeUrl)}"; use a TypeUrl constant`,
-          );
-        }
-        let type = building.get(r.typeUrl);
-        if (!type) {
-          type = { resources: new Map(), messages: new Map(), kept: 0 };
-          building.set(r.typeUrl, type);
-        }
-        if (type.resources.has(r.name)) {
-          throw new MeshgateError(
-            'CONFIG_INVALID',
-            `node "${nodeId}" was given ${TYPE_SHORT_NAMES[r.typeUrl]} resource "${r.name}" twice; each name must be unique per type`,
-          );
-        }
-        const before = previous?.types.get(r.typeUrl);
-        let cached: CachedResource;
-        if (before !== undefined && before.messages.get(r.name) === r.message) {
-          cached = before.resources.get(r.name)!;
-          type.kept += 1;
-        } else {
-          cached = this.acquire(r);
-          acquired.push(cached);
-        }
-        type.resources.set(r.name, cached);
-        type.messages.set(r.name, r.message);
+      for (const [typeUrl, list] of grouped) {
+        const before = previous?.types.get(typeUrl);
+        // The same messages in the same order as last time (already checked then): nothing to do.
+        const same = before !== undefined && before.list.length === list.length && list.every((r, i) => r.message === before.list[i]);
+        types.set(typeUrl, same ? before : this.buildType(nodeId, typeUrl, list, before, acquired));
       }
     } catch (err) {
       for (const c of acquired) this.release(c);
       throw err;
     }
-
-    const types = new Map<TypeUrl, StoredType>();
-    for (const [typeUrl, type] of building) {
-      const before = previous?.types.get(typeUrl);
-      const unchanged = before !== undefined && type.kept === before.resources.size && type.kept === type.resources.size;
-      types.set(typeUrl, {
-        version: unchanged ? before.version : setVersion(type.resources.values()),
-        resources: type.resources,
-        messages: type.messages,
-      });
-    }
     // Entries of the previous snapshot that were not carried over give up their reference.
     for (const [typeUrl, before] of previous?.types ?? []) {
       const now = types.get(typeUrl);
+      if (now === before) continue;
       for (const [name, cached] of before.resources) {
         if (now?.messages.get(name) !== before.messages.get(name)) this.release(cached);
       }
@@ -258,6 +245,59 @@ export class SnapshotCache {
     }
     entry.refs += 1;
     return entry.resource;
+  }
+
+  /** A type's entries from `list`, carrying over those given as the same message object as before. */
+  private buildType(nodeId: string, typeUrl: TypeUrl, list: readonly DesiredResource[], before: StoredType | undefined, acquired: CachedResource[]): StoredType {
+    const type: BuildingType = { resources: new Map(), messages: new Map(), kept: 0, changes: [] };
+    for (const r of list) {
+      if (type.resources.has(r.name)) {
+        throw new MeshgateError(
+          'CONFIG_INVALID',
+          `node "${nodeId}" was given ${TYPE_SHORT_NAMES[typeUrl]} resource "${r.name}" twice; each name must be unique per type`,
+        );
+      }
+      let cached: CachedResource;
+      if (before !== undefined && before.messages.get(r.name) === r.message) {
+        cached = before.resources.get(r.name)!;
+        type.kept += 1;
+      } else {
+        cached = this.acquire(r);
+        acquired.push(cached);
+        type.changes.push(`${r.name}\u0000${cached.version}`);
+      }
+      type.resources.set(r.name, cached);
+      type.messages.set(r.name, r.message);
+    }
+    const unchanged = before !== undefined && type.kept === before.resources.size && type.kept === type.resources.size;
+    return {
+      version: unchanged ? before.version : this.typeVersion(before, type),
+      resources: type.resources,
+      messages: type.messages,
+      list: list.map((r) => r.message),
+    };
+  }
+
+  /**
+   * The version of a changed type. Many nodes usually make the same small change to the same set
+   * (one endpoint of a shared service), so the result is remembered by (previous version, changes)
+   * instead of hashing the whole set again for every node.
+   */
+  private typeVersion(before: StoredType | undefined, type: BuildingType): string {
+    if (before === undefined || type.changes.length > MEMO_MAX_CHANGES) return setVersion(type.resources.values());
+    const gone: string[] = [];
+    if (before.resources.size > type.kept) {
+      for (const name of before.resources.keys()) if (!type.resources.has(name)) gone.push(name);
+      if (gone.length > MEMO_MAX_CHANGES) return setVersion(type.resources.values());
+    }
+    const key = `${before.version}\n${[...type.changes].sort().join('\n')}\n-\n${gone.sort().join('\n')}`;
+    let version = this.versionMemo.get(key);
+    if (version === undefined) {
+      version = setVersion(type.resources.values());
+      if (this.versionMemo.size >= MEMO_MAX_ENTRIES) this.versionMemo.clear();
+      this.versionMemo.set(key, version);
+    }
+    return version;
   }
 
   private release(cached: CachedResource): void {

@@ -70,6 +70,24 @@ describe('SnapshotCache', () => {
     expect(cache.internedCount()).toBe(0);
   });
 
+  it('gives every node the version a fresh cache computes, however its set changed', () => {
+    const cache = new SnapshotCache();
+    const [a, b, c] = [cluster('a'), cluster('b'), cluster('c')];
+    const sets = [[a, b, c], [a, cluster('b', 2), c], [a, cluster('b', 2)], [cluster('d'), a, cluster('b', 2)], [a, b, c]];
+    for (const set of sets) {
+      for (const node of ['n1', 'n2', 'n3']) cache.set(node, set);
+      const fresh = new SnapshotCache();
+      fresh.set('x', set);
+      for (const node of ['n1', 'n2', 'n3']) {
+        expect(cache.get(node)!.type(TypeUrl.Cluster).version).toBe(fresh.get('x')!.type(TypeUrl.Cluster).version);
+      }
+    }
+    // Same content reached by another path (different previous set) still gets the same version.
+    cache.set('n4', [cluster('z')]);
+    cache.set('n4', [a, b, c]);
+    expect(cache.get('n4')!.type(TypeUrl.Cluster).version).toBe(cache.get('n1')!.type(TypeUrl.Cluster).version);
+  });
+
   it('leaves the cache as it was when a set is rejected', () => {
     const cache = new SnapshotCache();
     cache.set('n1', [cluster('a')]);
