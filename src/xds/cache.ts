@@ -79,7 +79,7 @@ interface BuildingType {
   changes: string[];
 }
 
-const MEMO_MAX_CHANGES = 64;
+const MEMO_MAX_CHANGES = 512;
 const MEMO_MAX_ENTRIES = 4096;
 
 class StoredSnapshot implements NodeSnapshot {
