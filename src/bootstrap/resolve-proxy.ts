@@ -1,4 +1,5 @@
 // Finds a proxy's registration in Consul: what `meshgate bootstrap` needs to name the node.
+import { ConsulClient, ConsulResponseError } from '../consul/consul-client.js';
 import { MeshgateError } from '../errors.js';
 import type { ProxyKind } from './envoy-bootstrap.js';
 
@@ -26,15 +27,18 @@ interface Registration {
   node: string;
 }
 
-export function consulBaseUrl(addr: string): string {
-  const withScheme = /^https?:\/\//.test(addr) ? addr : `http://${addr}`;
-  return withScheme.replace(/\/+$/, '');
-}
-
 export async function resolveProxy(opts: ResolveProxyOptions): Promise<ResolvedProxy> {
-  const base = consulBaseUrl(opts.consulAddr);
-  const get = (path: string): Promise<{ status: number; body: unknown }> =>
-    consulGet(base, path, opts.token ?? '', opts.timeoutMs ?? 5000);
+  const client = new ConsulClient({ address: opts.consulAddr, token: opts.token, requestTimeoutMs: opts.timeoutMs ?? 5000 });
+  const base = client.baseUrl;
+  // A 404 means "not here"; every other failure is the client's typed error.
+  const get: Getter = async (path) => {
+    try {
+      return await client.get<unknown>(path);
+    } catch (err) {
+      if (err instanceof ConsulResponseError && err.status === 404) return null;
+      throw err;
+    }
+  };
 
   const reg = (await fromAgent(get, opts)) ?? (await fromCatalog(get, opts));
   if (reg === undefined) {
@@ -56,24 +60,26 @@ export async function resolveProxy(opts: ResolveProxyOptions): Promise<ResolvedP
   return { serviceName, kind: reg.kind, nodeName: reg.node };
 }
 
-type Getter = (path: string) => Promise<{ status: number; body: unknown }>;
+type Getter = (path: string) => Promise<unknown>;
 
 async function fromAgent(get: Getter, opts: ResolveProxyOptions): Promise<Registration | undefined> {
-  const res = await get(`/v1/agent/service/${encodeURIComponent(opts.proxyId)}`);
-  if (res.status === 404) return undefined;
-  const svc = res.body as { Kind?: string; Service?: string; Proxy?: { DestinationServiceName?: string } };
-  const self = await get('/v1/agent/self');
-  const node = (self.body as { Config?: { NodeName?: string } }).Config?.NodeName ?? '';
+  const svc = (await get(`/v1/agent/service/${encodeURIComponent(opts.proxyId)}`)) as {
+    Kind?: string;
+    Service?: string;
+    Proxy?: { DestinationServiceName?: string };
+  } | null;
+  if (svc === null) return undefined;
+  const self = (await get('/v1/agent/self')) as { Config?: { NodeName?: string } } | null;
+  const node = self?.Config?.NodeName ?? '';
   if (opts.nodeName && node !== opts.nodeName) return undefined;
   return { kind: svc.Kind ?? '', service: svc.Service ?? '', destination: svc.Proxy?.DestinationServiceName, node };
 }
 
 async function fromCatalog(get: Getter, opts: ResolveProxyOptions): Promise<Registration | undefined> {
   const filter = encodeURIComponent(`ServiceID == ${JSON.stringify(opts.proxyId)}`);
-  const names = Object.keys((await get(`/v1/catalog/services?filter=${filter}`)).body as object);
+  const names = Object.keys(((await get(`/v1/catalog/services?filter=${filter}`)) ?? {}) as object);
   for (const name of names.sort()) {
-    const res = await get(`/v1/catalog/service/${encodeURIComponent(name)}?filter=${filter}`);
-    const entries = res.body as Array<{
+    const entries = ((await get(`/v1/catalog/service/${encodeURIComponent(name)}?filter=${filter}`)) ?? []) as Array<{
       Node: string;
       ServiceKind?: string;
       ServiceName: string;
@@ -90,50 +96,4 @@ async function fromCatalog(get: Getter, opts: ResolveProxyOptions): Promise<Regi
     }
   }
   return undefined;
-}
-
-async function consulGet(
-  base: string,
-  path: string,
-  token: string,
-  timeoutMs: number,
-): Promise<{ status: number; body: unknown }> {
-  const url = base + path;
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      headers: token ? { 'X-Consul-Token': token } : {},
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-  } catch (err) {
-    throw new MeshgateError(
-      'CONSUL_UNREACHABLE',
-      `cannot reach Consul at ${base} (${networkErrorText(err)}); ` +
-        'check that the agent is running and --consul-addr points at its HTTP port',
-      { cause: err },
-    );
-  }
-  const text = await res.text();
-  if (res.status === 404) return { status: 404, body: null };
-  if (res.status === 403 || res.status === 401) {
-    throw new MeshgateError(
-      'CONSUL_BAD_RESPONSE',
-      `Consul at ${base} refused GET ${path} (${res.status}: ${text.trim()}); pass a token with service:read via --token or CONSUL_HTTP_TOKEN`,
-    );
-  }
-  if (!res.ok) {
-    throw new MeshgateError('CONSUL_BAD_RESPONSE', `Consul at ${base} answered GET ${path} with ${res.status}: ${text.trim()}`);
-  }
-  try {
-    return { status: res.status, body: JSON.parse(text) as unknown };
-  } catch (err) {
-    throw new MeshgateError('CONSUL_BAD_RESPONSE', `Consul at ${base} answered GET ${path} with invalid JSON`, { cause: err });
-  }
-}
-
-/** fetch wraps the useful message (ECONNREFUSED, timeout) in `cause`. */
-function networkErrorText(err: unknown): string {
-  const cause = (err as { cause?: unknown }).cause;
-  if (cause instanceof Error) return cause.message;
-  return err instanceof Error ? err.message : String(err);
 }

@@ -66,6 +66,12 @@ export class ConsulClient {
     return body;
   }
 
+  /** A PUT with a JSON body (registrations, config entries); returns Consul's parsed answer. */
+  async put<T>(path: string, body: unknown): Promise<T> {
+    const { body: answer } = await this.request<T>(path, this.requestTimeoutMs, undefined, 'PUT', JSON.stringify(body));
+    return answer;
+  }
+
   /**
    * A blocking GET: returns when the data's index passes `index` or `wait` elapses.
    * With `index` 0 (or absent) it returns at once.
@@ -90,7 +96,13 @@ export class ConsulClient {
     return { body, index: next };
   }
 
-  private async request<T>(path: string, timeoutMs: number, signal?: AbortSignal): Promise<{ body: T; headers: Headers }> {
+  private async request<T>(
+    path: string,
+    timeoutMs: number,
+    signal?: AbortSignal,
+    method: 'GET' | 'PUT' = 'GET',
+    payload?: string,
+  ): Promise<{ body: T; headers: Headers }> {
     const url = `${this.baseUrl}${path}`;
     const timeout = AbortSignal.timeout(timeoutMs);
     const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
@@ -99,33 +111,33 @@ export class ConsulClient {
     let res: Response;
     let text: string;
     try {
-      res = await this.fetchFn(url, { headers, signal: combined });
+      res = await this.fetchFn(url, { method, headers, body: payload, signal: combined });
       text = await res.text();
     } catch (err) {
       if (signal?.aborted) throw signal.reason ?? err;
       const why = timeout.aborted ? `no answer within ${Math.round(timeoutMs)} ms` : describeCause(err);
       throw new MeshgateError(
         'CONSUL_UNREACHABLE',
-        `cannot reach Consul at ${this.baseUrl} (GET ${pathOnly(path)}): ${why}; check --consul-addr and that the agent is running`,
+        `cannot reach Consul at ${this.baseUrl} (${method} ${pathOnly(path)}): ${why}; check --consul-addr and that the agent is running`,
         { cause: err },
       );
     }
     if (!res.ok) {
       const hint =
         res.status === 403
-          ? '; the ACL token lacks permission: pass a token with read access (--consul-token or CONSUL_HTTP_TOKEN)'
+          ? '; the ACL token lacks permission: pass a token that allows it (--consul-token, --token for bootstrap, or CONSUL_HTTP_TOKEN)'
           : '';
       throw new ConsulResponseError(
         res.status,
-        `Consul at ${this.baseUrl} answered ${res.status} to GET ${pathOnly(path)}: ${text.trim().slice(0, 200)}${hint}`,
+        `Consul at ${this.baseUrl} answered ${res.status} to ${method} ${pathOnly(path)}: ${text.trim().slice(0, 200)}${hint}`,
       );
     }
     try {
-      return { body: JSON.parse(text) as T, headers: res.headers };
+      return { body: (text.trim() === '' ? null : JSON.parse(text)) as T, headers: res.headers };
     } catch {
       throw new ConsulResponseError(
         res.status,
-        `Consul at ${this.baseUrl} sent invalid JSON for GET ${pathOnly(path)}: ${text.slice(0, 200)}`,
+        `Consul at ${this.baseUrl} sent invalid JSON for ${method} ${pathOnly(path)}: ${text.slice(0, 200)}`,
       );
     }
   }

@@ -7,6 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { ConsulClient } from '../consul/consul-client.js';
 import { MeshgateError } from '../errors.js';
 import { configEntries, proxies, serviceRegistrations, type AddressMode, type MeshSpec } from './mesh-spec.js';
 
@@ -15,17 +16,10 @@ const execFileAsync = promisify(execFile);
 /** The compiled meshgate CLI next to this module (dist/src/cli/main.js). */
 export const cliPath = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
-async function consulPut(consulAddr: string, path: string, body: unknown): Promise<void> {
-  const url = `http://${consulAddr}${path}`;
-  let res: Response;
-  try {
-    res = await fetch(url, { method: 'PUT', body: JSON.stringify(body) });
-  } catch (err) {
-    throw new MeshgateError('CONSUL_UNREACHABLE', `PUT ${url} failed: is Consul running at ${consulAddr}?`, { cause: err });
-  }
-  const text = await res.text();
-  if (!res.ok || text.trim() === 'false') {
-    throw new MeshgateError('CONSUL_BAD_RESPONSE', `PUT ${url} answered ${res.status}: ${text.trim()}`);
+async function consulPut(client: ConsulClient, path: string, body: unknown): Promise<void> {
+  // Config entry writes answer true or false (e.g. a failed check-and-set).
+  if ((await client.put<unknown>(path, body)) === false) {
+    throw new MeshgateError('CONSUL_BAD_RESPONSE', `Consul at ${client.baseUrl} did not apply PUT ${path}`);
   }
 }
 
@@ -34,8 +28,7 @@ export async function waitForConsul(consulAddr: string, timeoutMs = 30_000): Pro
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      const res = await fetch(`http://${consulAddr}/v1/status/leader`);
-      if (res.ok && ((await res.json()) as string) !== '') return;
+      if ((await new ConsulClient({ address: consulAddr }).get<string>('/v1/status/leader')) !== '') return;
     } catch {
       // not up yet
     }
@@ -48,11 +41,12 @@ export async function waitForConsul(consulAddr: string, timeoutMs = 30_000): Pro
 
 /** Registers services, sidecars and the gateway, then writes the config entries. */
 export async function registerMesh(spec: MeshSpec, consulAddr: string, mode: AddressMode): Promise<void> {
+  const client = new ConsulClient({ address: consulAddr });
   for (const reg of serviceRegistrations(spec, mode)) {
-    await consulPut(consulAddr, '/v1/agent/service/register', reg);
+    await consulPut(client, '/v1/agent/service/register', reg);
   }
   for (const entry of configEntries(spec)) {
-    await consulPut(consulAddr, '/v1/config', entry);
+    await consulPut(client, '/v1/config', entry);
   }
 }
 
