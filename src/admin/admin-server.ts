@@ -5,6 +5,7 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../log/logger.js';
 import type { Problem } from '../model/types.js';
 import type { StatusSource } from '../xds/status.js';
+import { splitHostPort } from '../address.js';
 import { MeshgateError } from '../errors.js';
 
 export interface Readiness {
@@ -43,17 +44,8 @@ const json = (status: number, value: unknown): Reply => ({
 });
 const notFound = (message: string): Reply => json(404, { error: 'not_found', message });
 
-export function splitHostPort(address: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(address);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) {
-    throw new MeshgateError('CONFIG_INVALID', `admin address "${address}" is not host:port; use e.g. 127.0.0.1:19100`);
-  }
-  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
-}
-
 export async function startAdminServer(opts: AdminServerOptions): Promise<AdminServer> {
-  const { host, port } = splitHostPort(opts.address);
+  const { host, port } = splitHostPort(opts.address, 'admin address');
   const log = opts.logger;
 
   async function route(path: string): Promise<Reply> {

@@ -19,12 +19,6 @@ export const consulAddress = z
   .transform((v) => (/^https?:\/\//.test(v) ? v : `http://${v}`).replace(/\/+$/, ''))
   .refine((v) => hostPort.safeParse(v.replace(/^https?:\/\//, '')).success, 'must be host:port or http://host:port');
 
-/** Splits a validated host:port; brackets are removed from IPv6 hosts. */
-export function splitAddress(value: string): { host: string; port: number } {
-  const i = value.lastIndexOf(':');
-  return { host: value.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: Number(value.slice(i + 1)) };
-}
-
 /** Turns a zod error into one line per problem, each naming its flag. */
 export function describeFlagErrors(
   error: z.ZodError,

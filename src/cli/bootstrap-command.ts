@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { envoyBootstrap } from '../bootstrap/envoy-bootstrap.js';
 import { resolveProxy } from '../bootstrap/resolve-proxy.js';
 import { MeshgateError } from '../errors.js';
-import { consulAddress, describeFlagErrors, hostPort, splitAddress } from './address.js';
+import { splitHostPort } from '../address.js';
+import { consulAddress, describeFlagErrors, hostPort } from './address.js';
 
 const bootstrapOptionsSchema = z.object({
   proxyId: z.string().trim().min(1, 'is required: the Consul service ID of the proxy'),
@@ -59,8 +60,8 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<string> {
     token: opts.token,
     nodeName: opts.nodeName,
   });
-  const xds = splitAddress(opts.xdsAddr);
-  const admin = splitAddress(opts.adminAddr);
+  const xds = splitHostPort(opts.xdsAddr);
+  const admin = splitHostPort(opts.adminAddr);
   const text =
     JSON.stringify(
       envoyBootstrap({

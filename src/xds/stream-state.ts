@@ -41,15 +41,11 @@ export class TypeState {
 
   /** The resources of `type` this subscription covers. */
   target(type: TypeSnapshot): Map<string, CachedResource> {
-    if (this.wildcard && this.names.size === 0) return new Map(type.resources);
+    if (this.wildcard) return new Map(type.resources);
     const out = new Map<string, CachedResource>();
-    if (this.wildcard) {
-      for (const [name, r] of type.resources) out.set(name, r);
-    } else {
-      for (const name of this.names) {
-        const r = type.resources.get(name);
-        if (r) out.set(name, r);
-      }
+    for (const name of this.names) {
+      const r = type.resources.get(name);
+      if (r) out.set(name, r);
     }
     return out;
   }
