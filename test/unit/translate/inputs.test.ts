@@ -1,0 +1,70 @@
+// translateInputs must name everything translateProxy reads: the reconciler skips a proxy whose
+// inputs are the same objects as last time, so a missed input would leave a proxy with stale config.
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { MeshModel } from '../../../src/model/types.js';
+import { translateProxy } from '../../../src/translate/index.js';
+import { sameInputs, translateInputs } from '../../../src/translate/inputs.js';
+import { encodeResource } from '../../../src/xds/resource-types.js';
+import { repoRoot } from '../../harness/binaries.js';
+import { loadGoldenInput } from '../../golden/load-model.js';
+
+const goldenDir = join(repoRoot, 'test', 'golden');
+const cases = readdirSync(goldenDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+
+function output(model: MeshModel, proxyId: string): string {
+  const config = translateProxy(model, proxyId);
+  if (!config) return 'none';
+  return JSON.stringify([
+    config.resources.map((r) => `${r.typeUrl} ${r.name} ${Buffer.from(encodeResource(r)).toString('base64')}`),
+    config.problems,
+  ]);
+}
+
+function replaced<V>(map: ReadonlyMap<string, V>, key: string, value: V | undefined): Map<string, V> {
+  const out = new Map(map);
+  if (value === undefined) out.delete(key);
+  else out.set(key, value);
+  return out;
+}
+
+/** Every kind of change a Consul update can make to the parts of a model, one at a time. */
+function mutations(m: MeshModel): [string, MeshModel][] {
+  const out: [string, MeshModel][] = [
+    ['datacenter', { ...m, datacenter: 'dc9' }],
+    ['trust domain', { ...m, trustDomain: 'other.consul' }],
+    ['http routes', { ...m, httpRoutes: m.httpRoutes.map((r) => ({ ...r, hostnames: [...r.hostnames, 'new.example.com'] })) }],
+    ['a new service', { ...m, services: replaced(m.services, 'ghost', { name: 'ghost', protocol: 'http', instances: [], sidecars: [] }) }],
+  ];
+  const endpoint = { address: '10.99.0.1', port: 9999, health: 'HEALTHY' as const, node: 'n99', serviceId: 'x-99' };
+  for (const [name, s] of m.services) {
+    out.push([`service ${name}: endpoints`, { ...m, services: replaced(m.services, name, { ...s, instances: [...s.instances, endpoint], sidecars: [...s.sidecars, endpoint] }) }]);
+    out.push([`service ${name}: protocol`, { ...m, services: replaced(m.services, name, { ...s, protocol: s.protocol === 'tcp' ? 'http' : 'tcp' }) }]);
+    out.push([`service ${name}: removed`, { ...m, services: replaced(m.services, name, undefined) }]);
+  }
+  for (const [name, g] of m.gateways) {
+    out.push([`gateway ${name}`, { ...m, gateways: replaced(m.gateways, name, { ...g, listeners: g.listeners.map((l) => ({ ...l, port: l.port + 1 })) }) }]);
+  }
+  for (const [id, p] of m.proxies) {
+    out.push([`proxy ${id}`, { ...m, proxies: replaced(m.proxies, id, { ...p, port: p.port + 1 }) }]);
+  }
+  return out;
+}
+
+describe('translateInputs', () => {
+  for (const name of cases) {
+    it(`changes whenever the translation changes (${name})`, () => {
+      const { model, proxyId } = loadGoldenInput(join(goldenDir, name, 'in.json'));
+      const before = output(model, proxyId);
+      const inputs = translateInputs(model, proxyId);
+      let changedOutputs = 0;
+      for (const [what, mutated] of mutations(model)) {
+        if (output(mutated, proxyId) === before) continue;
+        changedOutputs += 1;
+        expect(sameInputs(inputs, translateInputs(mutated, proxyId)), `${what} changed the output but not the inputs`).toBe(false);
+      }
+      if (model.proxies.has(proxyId)) expect(changedOutputs).toBeGreaterThan(0);
+    });
+  }
+});
