@@ -42,12 +42,6 @@ export function isFullStateType(typeUrl: TypeUrl): boolean {
   return typeUrl === TypeUrl.Cluster || typeUrl === TypeUrl.Listener;
 }
 
-export type ClusterMsg = Cluster;
-export type EndpointMsg = ClusterLoadAssignment;
-export type ListenerMsg = Listener;
-export type RouteMsg = RouteConfiguration;
-export type SecretMsg = Secret;
-
 interface Codec<M> {
   encode(message: M): { finish(): Uint8Array };
   toJSON(message: M): unknown;
