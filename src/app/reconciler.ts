@@ -91,9 +91,9 @@ export class Reconciler {
   }
 }
 
-/** One problem per (code, object, field); the last one wins, so translate's more specific message replaces the model's. */
+/** Proxies of the same gateway report the same problems: keep each once. */
 function dedupe(problems: Problem[]): Problem[] {
   const seen = new Map<string, Problem>();
-  for (const p of problems) seen.set(`${p.code}|${p.object}|${p.field}`, p);
+  for (const p of problems) seen.set(`${p.code}|${p.object}|${p.field}|${p.message}`, p);
   return [...seen.values()].sort((a, b) => (a.object + a.field).localeCompare(b.object + b.field));
 }

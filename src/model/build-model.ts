@@ -105,7 +105,11 @@ export function buildModel(state: ConsulState): MeshModel {
             code: 'ROUTE_SERVICE_UNKNOWN',
             object: `http-route/${route.name}`,
             field: `Rules[${r}].Services[${s}].Name`,
-            message: `service '${backend.name}' is not registered in Consul; requests to it will fail until it is`,
+            message:
+              `http-route ${route.name} sends traffic to service '${backend.name}', which is not registered in Consul; ` +
+              (rule.services.length > 1
+                ? 'its share goes to the other services of the rule until it is'
+                : 'the rule answers 503 until it is'),
           });
         }
       }

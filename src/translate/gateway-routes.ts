@@ -107,20 +107,12 @@ function rewriteFields(rewrite: string | undefined, match: HttpMatch) {
   return { prefixRewrite: rewrite };
 }
 
-/** The route entry for one rule (minus its match): forward to the known backends, or 503. */
-function ruleAction(out: Output, model: MeshModel, gateway: ApiGateway, route: HttpRoute, rule: HttpRouteRule, ruleIndex: number): RuleAction {
+/**
+ * The route entry for one rule (minus its match): forward to the backends that exist, or 503.
+ * A backend naming an unknown service is reported by the model (ROUTE_SERVICE_UNKNOWN).
+ */
+function ruleAction(out: Output, model: MeshModel, rule: HttpRouteRule): RuleAction {
   const known: HttpRouteBackend[] = rule.services.filter((b) => model.services.has(b.name));
-  rule.services.forEach((backend, j) => {
-    if (model.services.has(backend.name)) return;
-    addProblem(out, {
-      code: 'ROUTE_SERVICE_UNKNOWN',
-      object: `http-route/${route.name}`,
-      field: `Rules[${ruleIndex}].Services[${j}].Name`,
-      message:
-        `http-route ${route.name} (api-gateway ${gateway.name}) sends traffic to service "${backend.name}", which is not registered in Consul; ` +
-        (known.length > 0 ? 'that backend is left out and the rest share its traffic.' : 'the rule answers 503 until the service exists.'),
-    });
-  });
   if (known.length === 0) {
     return { route: { action: { $case: 'directResponse', value: { status: 503 } }, ...headerChanges([rule.filters.headers]) } };
   }
@@ -198,7 +190,7 @@ export function buildGatewayRouteConfig(
       continue;
     }
     route.rules.forEach((rule, ruleIndex) => {
-      const { route: base, rewrite } = ruleAction(out, model, gateway, route, rule, ruleIndex);
+      const { route: base, rewrite } = ruleAction(out, model, rule);
       const matches = rule.matches.length > 0 ? rule.matches : [MATCH_ALL];
       matches.forEach((match, matchIndex) => {
         const action =

@@ -30,14 +30,14 @@ describe('Reconciler', () => {
     expect(notified).toEqual([]);
   });
 
-  it('reports one problem per object and field, with translate’s message', () => {
+  it('reports a problem two proxies of one gateway share once', () => {
     const r = new Reconciler(new SnapshotCache(), silentLogger());
     const model = input('gateway-unknown-service');
-    const fromModel = { code: 'ROUTE_SERVICE_UNKNOWN', object: 'http-route/shop', field: 'Rules[1].Services[1].Name', message: 'generic' };
-    r.apply({ ...model, problems: [fromModel] });
-    const matching = r.problems().filter((p) => p.object === fromModel.object && p.field === fromModel.field);
-    expect(matching).toHaveLength(1);
-    expect(matching[0]!.message).toContain('api-gateway edge');
+    const edge = model.proxies.get('edge-1')!;
+    const proxies = new Map(model.proxies).set('edge-2', { ...edge, id: 'edge-2' });
+    r.apply({ ...model, proxies });
+    const tcpListener = r.problems().filter((p) => p.code === 'LISTENER_PROTOCOL_UNSUPPORTED');
+    expect(tcpListener).toHaveLength(1);
   });
 
   it('empties the config of a proxy whose registration is gone', () => {
