@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { median, percentile } from './stats.js';
+import { peakRssBytes, rssBytes } from './proc-stats.js';
 import { repoRoot } from './repo-root.js';
 import { eventually, freePorts, httpGet, type ManagedProcess, type ProcessGroup } from '../../test/harness/index.js';
 
@@ -146,14 +147,9 @@ export interface MemoryReading {
   hwm: number;
 }
 
-/** VmRSS and VmHWM of a process from /proc/<pid>/status. */
+/** VmRSS and VmHWM of a process (NaN when unknown). */
 export function readMemory(pid: number): MemoryReading {
-  const text = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (key: string): number => {
-    const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text);
-    return m ? Number(m[1]) * 1024 : Number.NaN;
-  };
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+  return { rss: rssBytes(pid) ?? Number.NaN, hwm: peakRssBytes(pid) ?? Number.NaN };
 }
 
 export const mib = (bytes: number): number => round(bytes / (1024 * 1024), 1);
