@@ -1,7 +1,7 @@
 // Shared pieces of the propagation and scale benchmarks: statistics, results files, flag checks,
 // binaries, `meshgate serve` as a process, /proc memory readings and signal handling.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { median, percentile } from './stats.js';
