@@ -34,7 +34,10 @@ export interface Upstream {
   localBindPort: number;
 }
 
-/** A registered proxy (what a connecting Envoy's node.id names). */
+/**
+ * A registered proxy. A proxy is the pair (node name, service ID): default sidecar IDs such as
+ * `web-sidecar-proxy` repeat on every node. `model.proxies` is keyed by `proxyKey(node, id)`.
+ */
 export interface ProxyModel {
   /** Consul service ID of the proxy registration = Envoy node.id. */
   id: string;
@@ -128,6 +131,107 @@ export interface Problem {
   message: string;
 }
 
+/** The key of a proxy in `MeshModel.proxies` and in the xDS cache: `<node name>/<service ID>`. */
+export function proxyKey(node: string, id: string): string {
+  return `${node}/${id}`;
+}
+
+/** Connect CA roots, from /v1/agent/connect/ca/roots. */
+export interface ConnectRoots {
+  /** `<cluster id>.consul` */
+  trustDomain: string;
+  /** The ID of the active root. */
+  activeRootId: string;
+  /** Every trusted root's PEM (active and still-trusted old ones) in Consul's order, each ending in a newline, concatenated. */
+  rootsPem: string;
+}
+
+/** A Connect leaf certificate of one service, from /v1/agent/connect/ca/leaf/:service. */
+export interface LeafCert {
+  service: string;
+  /** Leaf certificate followed by any intermediates, ending in a newline. */
+  certPem: string;
+  /** PEM private key, ending in a newline. Never logged or shown. */
+  privateKeyPem: string;
+  serialNumber: string;
+  /** RFC 3339 (Consul's ValidBefore). */
+  validBefore: string;
+}
+
+/** Connect CA material in force. */
+export interface ConnectModel {
+  /** null until the roots are known: no proxy is served mTLS config without them. */
+  roots: ConnectRoots | null;
+  /** Leaf certificates by service name (sidecar destination services and gateway names). */
+  leaves: ReadonlyMap<string, LeafCert>;
+}
+
+/** Envoy TlsParameters as the `mesh` config entry sets them; empty = Envoy defaults. */
+export interface TlsParams {
+  /** 'TLSv1_0' | 'TLSv1_1' | 'TLSv1_2' | 'TLSv1_3' (Consul's names); absent = TLS_AUTO. */
+  minVersion?: 'TLSv1_0' | 'TLSv1_1' | 'TLSv1_2' | 'TLSv1_3';
+  maxVersion?: 'TLSv1_0' | 'TLSv1_1' | 'TLSv1_2' | 'TLSv1_3';
+  /** OpenSSL cipher names (Consul maps its `TLS_ECDHE_...` names to these), in the order given. */
+  cipherSuites: string[];
+}
+
+/** The `mesh` config entry's TLS settings: incoming for public listeners, outgoing for upstream clusters. */
+export interface MeshTls {
+  incoming: TlsParams;
+  outgoing: TlsParams;
+}
+
+/** An L7 permission's HTTP header condition (service-intentions Permissions[].HTTP.Header[]). */
+export interface IntentionHeaderMatch {
+  name: string;
+  kind: 'present' | 'exact' | 'prefix' | 'suffix' | 'regex';
+  /** '' for 'present'. */
+  value: string;
+  invert: boolean;
+}
+
+/** service-intentions Sources[].Permissions[]: an L7 rule (HTTP services only). */
+export interface IntentionPermission {
+  action: 'allow' | 'deny';
+  http: {
+    /** At most one path condition. */
+    path?: { kind: 'exact' | 'prefix' | 'regex'; value: string };
+    /** Upper-case HTTP methods; empty = any. */
+    methods: string[];
+    headers: IntentionHeaderMatch[];
+  };
+}
+
+/** One source of a service-intentions entry. */
+export interface IntentionSource {
+  /** Source service name, or '*' for any. */
+  name: string;
+  /** L4 intention: its action. Absent for an L7 intention (one with permissions). */
+  action?: 'allow' | 'deny';
+  /** L7 intention: its permissions, in the order written. Empty for an L4 intention. */
+  permissions: IntentionPermission[];
+  /** Consul's precedence: 9 exact→exact, 8 '*'→exact, 6 exact→'*', 5 '*'→'*'. */
+  precedence: number;
+}
+
+/** The service-intentions entry for one destination (a service name or '*'). */
+export interface IntentionSet {
+  destination: string;
+  /** Sorted by Consul's precedence order (highest first, then source name). */
+  sources: IntentionSource[];
+}
+
+/** Intentions in force and Consul's default decision. */
+export interface IntentionsModel {
+  /**
+   * True when a request no intention matches is allowed: Consul's `acl.default_policy` is
+   * 'allow' (also the default when ACLs are off).
+   */
+  defaultAllow: boolean;
+  /** By destination name ('*' included). An invalid entry keeps its last valid set here. */
+  byDestination: ReadonlyMap<string, IntentionSet>;
+}
+
 export interface MeshModel {
   /** Consul datacenter of the agent meshgate talks to (e.g. 'dc1'). */
   datacenter: string;
@@ -135,8 +239,13 @@ export interface MeshModel {
   trustDomain: string;
   /** By service name. */
   services: ReadonlyMap<string, ServiceModel>;
-  /** By proxy ID (Consul service ID of the proxy registration). */
+  /** By proxyKey(node, service ID). */
   proxies: ReadonlyMap<string, ProxyModel>;
+  /** Connect CA roots and the leaf certificates of the services meshgate serves proxies for. */
+  connect: ConnectModel;
+  /** TLS parameters from the `mesh` config entry. */
+  meshTls: MeshTls;
+  intentions: IntentionsModel;
   /** api-gateway config entries by name. */
   gateways: ReadonlyMap<string, ApiGateway>;
   /** http-route config entries, sorted by name. */
