@@ -22,16 +22,32 @@ export interface BlockingResult<T> {
    * request is then a plain read that returns the current state and a fresh index.
    */
   index: number;
+  /** Consul's X-Consul-Default-Acl-Policy header ('allow' | 'deny'), null when absent. */
+  aclDefaultPolicy: 'allow' | 'deny' | null;
 }
 
 /** A non-2xx answer from Consul. */
 export class ConsulResponseError extends MeshgateError {
   readonly status: number;
-  constructor(status: number, message: string) {
+  /** Consul's X-Consul-Default-Acl-Policy header, null when absent. */
+  readonly aclDefaultPolicy: 'allow' | 'deny' | null;
+  constructor(status: number, message: string, aclDefaultPolicy: 'allow' | 'deny' | null = null) {
     super('CONSUL_BAD_RESPONSE', message);
     this.name = 'ConsulResponseError';
     this.status = status;
+    this.aclDefaultPolicy = aclDefaultPolicy;
   }
+}
+
+/** Reads Consul's X-Consul-Default-Acl-Policy header. */
+export function aclPolicyHeader(headers: Headers): 'allow' | 'deny' | null {
+  const raw = headers.get('x-consul-default-acl-policy')?.trim().toLowerCase();
+  return raw === 'allow' || raw === 'deny' ? raw : null;
+}
+
+/** Removes PEM private keys (whole or cut off) from text that may end up in a message or a log. */
+export function redactPrivateKeys(text: string): string {
+  return text.replace(/-----BEGIN[A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END[A-Z ]*PRIVATE KEY-----|$)/g, '[private key redacted]');
 }
 
 /** Parses Consul durations like '30s', '5m', '500ms' into ms. */
@@ -93,7 +109,7 @@ export class ConsulClient {
     const raw = headers.get('x-consul-index');
     let next = raw !== null && /^\d+$/.test(raw.trim()) ? Number(raw) : 0;
     if (!Number.isSafeInteger(next) || next < index) next = 0;
-    return { body, index: next };
+    return { body, index: next, aclDefaultPolicy: aclPolicyHeader(headers) };
   }
 
   private async request<T>(
@@ -129,7 +145,8 @@ export class ConsulClient {
           : '';
       throw new ConsulResponseError(
         res.status,
-        `Consul at ${this.baseUrl} answered ${res.status} to ${method} ${pathOnly(path)}: ${text.trim().slice(0, 200)}${hint}`,
+        `Consul at ${this.baseUrl} answered ${res.status} to ${method} ${pathOnly(path)}: ${redactPrivateKeys(text).trim().slice(0, 200)}${hint}`,
+        aclPolicyHeader(res.headers),
       );
     }
     try {
@@ -137,7 +154,8 @@ export class ConsulClient {
     } catch {
       throw new ConsulResponseError(
         res.status,
-        `Consul at ${this.baseUrl} sent invalid JSON for ${method} ${pathOnly(path)}: ${text.slice(0, 200)}`,
+        `Consul at ${this.baseUrl} sent invalid JSON for ${method} ${pathOnly(path)}: ${redactPrivateKeys(text).slice(0, 200)}`,
+        aclPolicyHeader(res.headers),
       );
     }
   }

@@ -65,23 +65,85 @@ export interface ConsulConfigEntries {
   proxyDefaults: readonly unknown[];
   apiGateways: readonly unknown[];
   httpRoutes: readonly unknown[];
+  /** `service-intentions` entries (also those written through the legacy /v1/connect/intentions API). */
+  serviceIntentions: readonly unknown[];
+  /** The `mesh` entry (at most one). */
+  mesh: readonly unknown[];
+}
+
+/** One root of /v1/agent/connect/ca/roots (the fields meshgate keeps). */
+export interface ConsulCaRoot {
+  ID: string;
+  RootCert: string;
+  Active: boolean;
+}
+
+/** /v1/agent/connect/ca/roots (structs.IndexedCARoots), reduced to what meshgate uses. */
+export interface ConsulCaRoots {
+  ActiveRootID: string;
+  TrustDomain: string;
+  /** In Consul's order. */
+  Roots: readonly ConsulCaRoot[];
+}
+
+/** /v1/agent/connect/ca/leaf/:service (structs.IssuedCert), reduced to what meshgate uses. */
+export interface ConsulLeafCert {
+  Service: string;
+  SerialNumber: string;
+  /** Leaf followed by intermediates. */
+  CertPEM: string;
+  /** Never logged, never put in an error message. */
+  PrivateKeyPEM: string;
+  /** RFC 3339. */
+  ValidAfter: string;
+  /** RFC 3339. */
+  ValidBefore: string;
+}
+
+/** The agent's ACL settings, as far as meshgate could learn them. */
+export interface ConsulAclFacts {
+  /** `DebugConfig.ACLsEnabled` of /v1/agent/self; null when it could not be read. */
+  enabled: boolean | null;
+  /** `DebugConfig.ACLResolverSettings.ACLDefaultPolicy` ('allow' | 'deny'). */
+  defaultPolicy: 'allow' | 'deny';
+  /**
+   * Where defaultPolicy comes from: 'agent-self' (DebugConfig), 'response-header' (the
+   * X-Consul-Default-Acl-Policy header Consul sets on every answer, used when /v1/agent/self is
+   * forbidden), or 'assumed' ('allow', Consul's default, while neither is known).
+   */
+  source: 'agent-self' | 'response-header' | 'assumed';
 }
 
 export interface ConsulState {
   datacenter: string;
-  /** From /v1/connect/ca/roots; '' until known. */
+  /** From /v1/agent/connect/ca/roots; '' until known. */
   trustDomain: string;
+  /** From /v1/agent/connect/ca/roots; null until known. */
+  caRoots: ConsulCaRoots | null;
+  /**
+   * Leaf certificates by service name: one for each `Proxy.DestinationServiceName` of a
+   * connect-proxy and each api-gateway service name in `services`, once Consul issued it.
+   */
+  leaves: ReadonlyMap<string, ConsulLeafCert>;
+  acl: ConsulAclFacts;
   /** Raw /v1/health/service/:name entries by service name (proxies and gateways included). */
   services: ReadonlyMap<string, readonly HealthEntry[]>;
   /** Raw config entries as Consul returns them; validated when the model is built. */
   configEntries: ConsulConfigEntries;
 }
 
+export function emptyConfigEntries(): ConsulConfigEntries {
+  return { serviceDefaults: [], proxyDefaults: [], apiGateways: [], httpRoutes: [], serviceIntentions: [], mesh: [] };
+}
+
 export function emptyConsulState(): ConsulState {
   return {
     datacenter: '',
     trustDomain: '',
+    caRoots: null,
+    leaves: new Map(),
+    acl: { enabled: null, defaultPolicy: 'allow', source: 'assumed' },
     services: new Map(),
-    configEntries: { serviceDefaults: [], proxyDefaults: [], apiGateways: [], httpRoutes: [] },
+    configEntries: emptyConfigEntries(),
   };
 }

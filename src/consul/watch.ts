@@ -1,7 +1,7 @@
 // One blocking-query loop on one Consul path.
 import type { Logger } from '../log/logger.js';
 import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffOptions } from './backoff.js';
-import type { ConsulClient } from './consul-client.js';
+import type { BlockingResult, ConsulClient } from './consul-client.js';
 import type { Semaphore } from './semaphore.js';
 
 export interface WatchOptions<T> {
@@ -11,8 +11,8 @@ export interface WatchOptions<T> {
   wait?: string;
   /** Called with each new body: the first one, the first after an error, then whenever the index changed. */
   onData: (body: T, index: number) => void;
-  /** Called after every successful request (changed or not). */
-  onSuccess?: () => void;
+  /** Called after every successful request (changed or not), before onData. */
+  onSuccess?: (result: BlockingResult<T>) => void;
   /** Called with each failed request; the loop then backs off and retries. */
   onError?: (err: unknown, attempt: number) => void;
   backoff?: BackoffOptions;
@@ -60,7 +60,7 @@ export class Watch<T> {
           if (signal.aborted) return;
           failures = 0;
           index = result.index;
-          onSuccess?.();
+          onSuccess?.(result);
           if (lastEmitted === null || result.index !== lastEmitted || result.index === 0) {
             lastEmitted = result.index;
             onData(result.body, result.index);

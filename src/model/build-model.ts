@@ -1,4 +1,4 @@
-// ConsulState → MeshModel. Pure: the same state gives an equal model.
+// ConsulState → MeshModel. Pure: the same state (and previous model) gives an equal model.
 import type { z } from 'zod';
 import type { ConsulState, HealthEntry } from '../consul/state.js';
 import {
@@ -10,26 +10,35 @@ import {
   type HttpFiltersEntry,
   type HttpRouteEntry,
 } from './config-entry-schemas.js';
-import type {
-  ApiGateway,
-  Endpoint,
-  HealthStatus,
-  HttpMatch,
-  HttpRoute,
-  HttpRouteFilters,
-  MeshModel,
-  Problem,
-  Protocol,
-  ProxyModel,
-  ServiceModel,
-  Upstream,
+import { buildConnect } from './connect.js';
+import { entryObject, issueProblems } from './entry-problems.js';
+import { buildIntentions } from './intentions.js';
+import { buildMeshTls } from './mesh-tls.js';
+import {
+  proxyKey,
+  type ApiGateway,
+  type Endpoint,
+  type HealthStatus,
+  type HttpMatch,
+  type HttpRoute,
+  type HttpRouteFilters,
+  type MeshModel,
+  type Problem,
+  type Protocol,
+  type ProxyModel,
+  type ServiceModel,
+  type Upstream,
 } from './types.js';
 
 const PROTOCOLS: readonly Protocol[] = ['tcp', 'http', 'http2', 'grpc'];
 
 const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-export function buildModel(state: ConsulState): MeshModel {
+/**
+ * Builds the model from Consul's state. `previous` (the model in force) lets an invalid
+ * service-intentions or mesh entry keep its last valid version instead of dropping it.
+ */
+export function buildModel(state: ConsulState, previous?: MeshModel | null): MeshModel {
   const problems: Problem[] = [];
   const protocolOf = protocolResolver(state, problems);
   const entries = [...state.services.entries()]
@@ -62,20 +71,16 @@ export function buildModel(state: ConsulState): MeshModel {
     s.sidecars.sort(byEndpoint);
   }
 
+  // A proxy is the pair (node, service ID): the same ID on two nodes is two proxies.
   const proxies = new Map<string, ProxyModel>();
-  for (const e of [...entries].sort((a, b) => byString(a.Service.ID, b.Service.ID) || byString(a.Node.Node, b.Node.Node))) {
-    const kind = kindOf(e);
-    if (kind !== 'connect-proxy' && kind !== 'api-gateway') continue;
-    if (proxies.has(e.Service.ID)) {
-      problems.push({
-        code: 'PROXY_ID_DUPLICATE',
-        object: `proxy/${e.Service.ID}`,
-        field: '',
-        message: `proxy ID '${e.Service.ID}' is registered on more than one node; using the one on node '${proxies.get(e.Service.ID)!.node}'`,
-      });
-      continue;
-    }
-    proxies.set(e.Service.ID, proxyOf(e, kind, state));
+  const proxyEntries = entries
+    .filter((e) => kindOf(e) === 'connect-proxy' || kindOf(e) === 'api-gateway')
+    .map((e) => [proxyKey(e.Node.Node, e.Service.ID), e] as const)
+    .sort(([a], [b]) => byString(a, b));
+  for (const [key, e] of proxyEntries) {
+    // One health answer lists a registration once; a key seen twice can only come from two answers.
+    if (proxies.has(key)) continue;
+    proxies.set(key, proxyOf(e, kindOf(e) as 'connect-proxy' | 'api-gateway', state));
   }
 
   const gateways = new Map<string, ApiGateway>();
@@ -116,12 +121,26 @@ export function buildModel(state: ConsulState): MeshModel {
     }
   }
 
+  const intentions = buildIntentions(
+    {
+      entries: state.configEntries.serviceIntentions,
+      defaultAllow: state.acl.defaultPolicy !== 'deny',
+      protocolOf,
+      previous: previous?.intentions,
+    },
+    problems,
+  );
+  const meshTls = buildMeshTls(state.configEntries.mesh, previous?.meshTls, problems);
+
   problems.sort((a, b) => byString(a.object, b.object) || byString(a.field, b.field) || byString(a.message, b.message));
   return {
     datacenter: state.datacenter,
-    trustDomain: state.trustDomain,
+    trustDomain: state.trustDomain || state.caRoots?.TrustDomain || '',
     services,
     proxies,
+    connect: buildConnect(state.caRoots, state.leaves),
+    meshTls,
+    intentions,
     gateways: sortedGateways,
     httpRoutes,
     problems,
@@ -222,24 +241,8 @@ function parseAll<S extends z.ZodType>(raw: readonly unknown[], kind: string, sc
   const out: { value: z.infer<S> }[] = [];
   for (const [i, entry] of raw.entries()) {
     const result = schema.safeParse(entry);
-    if (result.success) {
-      out.push({ value: result.data });
-      continue;
-    }
-    const name = (entry as { Name?: unknown } | null)?.Name;
-    const object = `${kind}/${typeof name === 'string' && name !== '' ? name : `#${i}`}`;
-    for (const issue of result.error.issues) {
-      problems.push({ code: 'CONFIG_ENTRY_INVALID', object, field: fieldPath(issue.path), message: issue.message });
-    }
-  }
-  return out;
-}
-
-function fieldPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const key of path) {
-    if (typeof key === 'number') out += `[${key}]`;
-    else out += out === '' ? String(key) : `.${String(key)}`;
+    if (result.success) out.push({ value: result.data });
+    else problems.push(...issueProblems(result.error, entryObject(kind, entry, i)));
   }
   return out;
 }

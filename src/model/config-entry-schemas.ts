@@ -155,6 +155,162 @@ export const proxyDefaultsSchema = z.object({
   Config: z.record(z.string(), z.unknown()).nullish(),
 });
 
+// --- service-intentions (agent/structs/config_entry_intentions.go, Consul 1.15) ---
+// The entry is parsed in two steps: the envelope here, then each source on its own, so that one
+// bad source can be named (and handled) without losing sight of the others.
+
+export const serviceIntentionsSchema = z.object({
+  Kind: z.literal('service-intentions'),
+  Name: z.string().min(1, 'the entry needs a Name (the destination service, or *)'),
+  Sources: z.array(z.unknown()).nullish(),
+});
+
+export type ServiceIntentionsEntry = z.infer<typeof serviceIntentionsSchema>;
+
+const intentionAction = z.enum(['allow', 'deny'], { message: "Action must be 'allow' or 'deny'" });
+
+const intentionHeaderSchema = z
+  .object({
+    Name: z.string().min(1, 'a header condition needs a Name'),
+    Present: z.boolean().nullish(),
+    Exact: z.string().nullish(),
+    Prefix: z.string().nullish(),
+    Suffix: z.string().nullish(),
+    Regex: z.string().nullish(),
+    Invert: z.boolean().nullish(),
+  })
+  .superRefine((h, ctx) => {
+    const parts = [h.Present === true, !!h.Exact, !!h.Prefix, !!h.Suffix, !!h.Regex].filter(Boolean).length;
+    if (parts !== 1) ctx.addIssue({ code: 'custom', path: [], message: 'a header condition needs exactly one of Present, Exact, Prefix, Suffix or Regex' });
+    if (h.Regex) {
+      const problem = regexProblem(h.Regex);
+      if (problem) ctx.addIssue({ code: 'custom', path: ['Regex'], message: problem });
+    }
+  });
+
+const intentionHttpSchema = z
+  .object({
+    PathExact: z.string().nullish(),
+    PathPrefix: z.string().nullish(),
+    PathRegex: z.string().nullish(),
+    Methods: z.array(z.string().transform((m) => m.toUpperCase())).nullish(),
+    Header: z.array(intentionHeaderSchema).nullish(),
+  })
+  .superRefine((http, ctx) => {
+    const paths = [http.PathExact, http.PathPrefix, http.PathRegex].filter((p) => !!p).length;
+    if (paths > 1) ctx.addIssue({ code: 'custom', path: [], message: 'use at most one of PathExact, PathPrefix and PathRegex' });
+    for (const field of ['PathExact', 'PathPrefix'] as const) {
+      const value = http[field];
+      if (value && !value.startsWith('/')) ctx.addIssue({ code: 'custom', path: [field], message: `${field} must start with '/' (got '${value}')` });
+    }
+    if (http.PathRegex) {
+      const problem = regexProblem(http.PathRegex);
+      if (problem) ctx.addIssue({ code: 'custom', path: ['PathRegex'], message: problem });
+    }
+    const seen = new Set<string>();
+    for (const [i, m] of (http.Methods ?? []).entries()) {
+      if (!(HTTP_METHODS as readonly string[]).includes(m)) {
+        ctx.addIssue({ code: 'custom', path: ['Methods', i], message: `unknown HTTP method '${m}': use one of ${HTTP_METHODS.join(', ')}` });
+      } else if (seen.has(m)) {
+        ctx.addIssue({ code: 'custom', path: ['Methods', i], message: `method '${m}' is listed twice` });
+      }
+      seen.add(m);
+    }
+    if (paths === 0 && (http.Methods ?? []).length === 0 && (http.Header ?? []).length === 0) {
+      ctx.addIssue({ code: 'custom', path: [], message: 'HTTP must set a path, methods or a header condition' });
+    }
+  });
+
+export const intentionSourceSchema = z
+  .object({
+    Name: z.string().min(1, 'a source needs a Name (a service name, or *)'),
+    Action: z.enum(['allow', 'deny', ''], { message: "Action must be 'allow' or 'deny'" }).nullish(),
+    Permissions: z
+      .array(
+        z.object({
+          Action: intentionAction,
+          HTTP: intentionHttpSchema.nullish(),
+        }),
+      )
+      .nullish(),
+    Type: z.enum(['consul', '']).nullish(),
+  })
+  .superRefine((src, ctx) => {
+    const l7 = (src.Permissions ?? []).length > 0;
+    if (l7 && src.Action) ctx.addIssue({ code: 'custom', path: ['Action'], message: 'Action must be omitted when Permissions are set' });
+    if (!l7 && !src.Action) ctx.addIssue({ code: 'custom', path: ['Action'], message: "a source needs an Action ('allow' or 'deny') or Permissions" });
+    for (const [i, p] of (src.Permissions ?? []).entries()) {
+      if (!p.HTTP) ctx.addIssue({ code: 'custom', path: ['Permissions', i, 'HTTP'], message: 'a permission needs HTTP conditions' });
+    }
+  });
+
+export type IntentionSourceEntry = z.infer<typeof intentionSourceSchema>;
+
+// --- mesh (agent/structs/config_entry_mesh.go, types/tls.go) ---
+
+export const TLS_VERSIONS = ['TLS_AUTO', 'TLSv1_0', 'TLSv1_1', 'TLSv1_2', 'TLSv1_3'] as const;
+
+/** Consul's cipher names → the OpenSSL names Envoy takes (types/tls.go envoyTLSCipherSuiteStrings). */
+export const ENVOY_CIPHER_NAMES: Readonly<Record<string, string>> = {
+  TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256: 'ECDHE-ECDSA-AES128-GCM-SHA256',
+  TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256: 'ECDHE-ECDSA-CHACHA20-POLY1305',
+  TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256: 'ECDHE-RSA-AES128-GCM-SHA256',
+  TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256: 'ECDHE-RSA-CHACHA20-POLY1305',
+  TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA: 'ECDHE-ECDSA-AES128-SHA',
+  TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA: 'ECDHE-RSA-AES128-SHA',
+  TLS_RSA_WITH_AES_128_GCM_SHA256: 'AES128-GCM-SHA256',
+  TLS_RSA_WITH_AES_128_CBC_SHA: 'AES128-SHA',
+  TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384: 'ECDHE-ECDSA-AES256-GCM-SHA384',
+  TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384: 'ECDHE-RSA-AES256-GCM-SHA384',
+  TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA: 'ECDHE-ECDSA-AES256-SHA',
+  TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA: 'ECDHE-RSA-AES256-SHA',
+  TLS_RSA_WITH_AES_256_GCM_SHA384: 'AES256-GCM-SHA384',
+  TLS_RSA_WITH_AES_256_CBC_SHA: 'AES256-SHA',
+};
+
+const tlsVersion = z.enum(['TLS_AUTO', 'TLSv1_0', 'TLSv1_1', 'TLSv1_2', 'TLSv1_3', ''], {
+  message: `unknown TLS version: use one of ${TLS_VERSIONS.join(', ')}`,
+});
+
+export const meshTlsDirectionSchema = z
+  .object({
+    TLSMinVersion: tlsVersion.nullish(),
+    TLSMaxVersion: tlsVersion.nullish(),
+    CipherSuites: z.array(z.string()).nullish(),
+  })
+  .superRefine((tls, ctx) => {
+    const min = tls.TLSMinVersion || 'TLS_AUTO';
+    const max = tls.TLSMaxVersion || 'TLS_AUTO';
+    if (min !== 'TLS_AUTO' && max !== 'TLS_AUTO' && TLS_VERSIONS.indexOf(max) < TLS_VERSIONS.indexOf(min)) {
+      ctx.addIssue({ code: 'custom', path: ['TLSMaxVersion'], message: `TLSMaxVersion ${max} is lower than TLSMinVersion ${min}` });
+    }
+    const ciphers = tls.CipherSuites ?? [];
+    if (ciphers.length > 0 && min === 'TLSv1_3') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['CipherSuites'],
+        message: 'CipherSuites only apply to TLS 1.2 and earlier; remove them or lower TLSMinVersion (it is TLSv1_3)',
+      });
+    }
+    for (const [i, c] of ciphers.entries()) {
+      if (!Object.hasOwn(ENVOY_CIPHER_NAMES, c)) {
+        ctx.addIssue({ code: 'custom', path: ['CipherSuites', i], message: `unknown cipher suite '${c}': use one of ${Object.keys(ENVOY_CIPHER_NAMES).join(', ')}` });
+      }
+    }
+  });
+
+export type MeshTlsDirectionEntry = z.infer<typeof meshTlsDirectionSchema>;
+
+export const meshSchema = z.object({
+  Kind: z.literal('mesh'),
+  TLS: z
+    .object({
+      Incoming: z.unknown().optional(),
+      Outgoing: z.unknown().optional(),
+    })
+    .nullish(),
+});
+
 /**
  * Envoy matches with RE2: reject what does not even compile as a JavaScript regex, and the
  * constructs RE2 lacks (lookaround, backreferences). Returns the problem, or null.
@@ -167,6 +323,6 @@ function regexProblem(value: string): string | null {
     return `invalid regex '${value}': ${(err as Error).message}`;
   }
   if (/\(\?<?[=!]/.test(value)) return `regex '${value}' uses lookaround, which Envoy's RE2 does not support`;
-  if (/\\[1-9]/.test(value)) return `regex '${value}' uses a backreference, which Envoy's RE2 does not support`;
+  if (/\\[1-9]|\\k</.test(value)) return `regex '${value}' uses a backreference, which Envoy's RE2 does not support`;
   return null;
 }

@@ -1,8 +1,10 @@
 // Structural sharing between consecutive models: every part of `next` that equals the same part of
-// `prev` is replaced by prev's object. Unchanged services, proxies, gateways and routes keep their
-// identity, so later stages can skip them with a `===` check and memoized pieces stay valid.
+// `prev` is replaced by prev's object. Unchanged services, proxies, gateways, routes, leaf
+// certificates (per service) and intention sets (per destination) keep their identity, so later
+// stages can skip them with a `===` check and memoized pieces stay valid. A leaf renewal changes
+// one entry of `connect.leaves` and nothing else.
 import { deepEqual } from './equal-model.js';
-import type { MeshModel } from './types.js';
+import type { ConnectModel, IntentionsModel, MeshModel, MeshTls } from './types.js';
 
 export function shareUnchanged(prev: MeshModel | null, next: MeshModel): MeshModel {
   if (prev === null) return next;
@@ -11,6 +13,9 @@ export function shareUnchanged(prev: MeshModel | null, next: MeshModel): MeshMod
     trustDomain: next.trustDomain,
     services: shareMap(prev.services, next.services),
     proxies: shareMap(prev.proxies, next.proxies),
+    connect: shareConnect(prev.connect, next.connect),
+    meshTls: shareMeshTls(prev.meshTls, next.meshTls),
+    intentions: shareIntentions(prev.intentions, next.intentions),
     gateways: shareMap(prev.gateways, next.gateways),
     httpRoutes: deepEqual(prev.httpRoutes, next.httpRoutes) ? prev.httpRoutes : next.httpRoutes,
     problems: deepEqual(prev.problems, next.problems) ? prev.problems : next.problems,
@@ -24,10 +29,32 @@ export function sameModel(a: MeshModel, b: MeshModel): boolean {
     a.trustDomain === b.trustDomain &&
     a.services === b.services &&
     a.proxies === b.proxies &&
+    a.connect === b.connect &&
+    a.meshTls === b.meshTls &&
+    a.intentions === b.intentions &&
     a.gateways === b.gateways &&
     a.httpRoutes === b.httpRoutes &&
     a.problems === b.problems
   );
+}
+
+function shareConnect(prev: ConnectModel, next: ConnectModel): ConnectModel {
+  const roots = deepEqual(prev.roots, next.roots) ? prev.roots : next.roots;
+  const leaves = shareMap(prev.leaves, next.leaves);
+  return roots === prev.roots && leaves === prev.leaves ? prev : { roots, leaves };
+}
+
+function shareMeshTls(prev: MeshTls, next: MeshTls): MeshTls {
+  const incoming = deepEqual(prev.incoming, next.incoming) ? prev.incoming : next.incoming;
+  const outgoing = deepEqual(prev.outgoing, next.outgoing) ? prev.outgoing : next.outgoing;
+  return incoming === prev.incoming && outgoing === prev.outgoing ? prev : { incoming, outgoing };
+}
+
+function shareIntentions(prev: IntentionsModel, next: IntentionsModel): IntentionsModel {
+  const byDestination = shareMap(prev.byDestination, next.byDestination);
+  return prev.defaultAllow === next.defaultAllow && byDestination === prev.byDestination
+    ? prev
+    : { defaultAllow: next.defaultAllow, byDestination };
 }
 
 function shareMap<V>(prev: ReadonlyMap<string, V>, next: ReadonlyMap<string, V>): ReadonlyMap<string, V> {

@@ -6,9 +6,10 @@ import { Router } from '../../generated/envoy/extensions/filters/http/router/v3/
 import {
   HttpConnectionManager,
   HttpConnectionManager_CodecType,
+  type HttpFilter,
 } from '../../generated/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.js';
 import { TcpProxy } from '../../generated/envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.js';
-import type { Filter } from '../../generated/envoy/config/listener/v3/listener_components.js';
+import type { Filter, FilterChain } from '../../generated/envoy/config/listener/v3/listener_components.js';
 import { TrafficDirection } from '../../generated/envoy/config/core/v3/base.js';
 import { Listener } from '../../generated/envoy/config/listener/v3/listener.js';
 import { HttpProtocolOptions } from '../../generated/envoy/extensions/upstreams/http/v3/http_protocol_options.js';
@@ -50,10 +51,15 @@ export function socketAddress(address: string, port: number) {
 
 /** A listener with one filter chain holding one network filter. */
 export function singleFilterListener(name: string, address: string, port: number, filter: DeepPartial<Filter>, direction: 'INBOUND' | 'OUTBOUND'): Listener {
+  return singleChainListener(name, address, port, { filters: [filter] }, direction);
+}
+
+/** A listener with one filter chain (network filters in order, optional transport socket). */
+export function singleChainListener(name: string, address: string, port: number, chain: DeepPartial<FilterChain>, direction: 'INBOUND' | 'OUTBOUND'): Listener {
   return Listener.fromPartial({
     name,
     address: socketAddress(address, port),
-    filterChains: [{ filters: [filter] }],
+    filterChains: [chain],
     trafficDirection: direction === 'INBOUND' ? TrafficDirection.INBOUND : TrafficDirection.OUTBOUND,
   });
 }
@@ -86,8 +92,13 @@ export type RouteSpec =
   | { kind: 'rds'; routeConfigName: string }
   | { kind: 'inline'; routeConfig: DeepPartial<RouteConfiguration> };
 
-/** An HTTP connection manager network filter with only the router HTTP filter. */
-export function httpConnectionManagerFilter(statPrefix: string, route: RouteSpec, extra: DeepPartial<HttpConnectionManager> = {}): DeepPartial<Filter> {
+/** An HTTP connection manager network filter: `httpFilters` in order, then the router. */
+export function httpConnectionManagerFilter(
+  statPrefix: string,
+  route: RouteSpec,
+  extra: DeepPartial<HttpConnectionManager> = {},
+  httpFilters: readonly DeepPartial<HttpFilter>[] = [],
+): DeepPartial<Filter> {
   const routeSpecifier =
     route.kind === 'rds'
       ? { $case: 'rds' as const, value: { configSource: ADS_CONFIG_SOURCE, routeConfigName: route.routeConfigName } }
@@ -96,8 +107,8 @@ export function httpConnectionManagerFilter(statPrefix: string, route: RouteSpec
     codecType: HttpConnectionManager_CodecType.AUTO,
     statPrefix,
     routeSpecifier,
-    httpFilters: [{ name: ROUTER_FILTER, configType: { $case: 'typedConfig', value: toAny(Router, {}) } }],
     ...extra,
+    httpFilters: [...httpFilters, { name: ROUTER_FILTER, configType: { $case: 'typedConfig', value: toAny(Router, {}) } }],
   };
   return { name: HCM_FILTER, configType: { $case: 'typedConfig', value: toAny(HttpConnectionManager, hcm) } };
 }

@@ -1,13 +1,27 @@
 // The parts of the model translateProxy reads for one proxy. With structurally shared models
 // (src/model/share-unchanged.ts), equal inputs mean an equal translation, so it can be skipped.
 import type { MeshModel } from '../model/types.js';
+import { identityService } from './connect-tls.js';
 
-export function translateInputs(model: MeshModel, proxyId: string): readonly unknown[] {
-  const proxy = model.proxies.get(proxyId);
+export function translateInputs(model: MeshModel, proxyKey: string): readonly unknown[] {
+  const proxy = model.proxies.get(proxyKey);
   if (proxy === undefined) return [];
-  const inputs: unknown[] = [proxy, model.datacenter, model.trustDomain];
+  const identity = identityService(proxy);
+  const inputs: unknown[] = [
+    proxy,
+    model.datacenter,
+    model.trustDomain,
+    model.connect.roots,
+    identity === undefined ? undefined : model.connect.leaves.get(identity),
+    model.meshTls,
+  ];
   if (proxy.kind === 'connect-proxy') {
-    inputs.push(proxy.destinationService === undefined ? undefined : model.services.get(proxy.destinationService));
+    inputs.push(identity === undefined ? undefined : model.services.get(identity));
+    inputs.push(
+      identity === undefined ? undefined : model.intentions.byDestination.get(identity),
+      model.intentions.byDestination.get('*'),
+      model.intentions.defaultAllow,
+    );
     for (const u of proxy.upstreams) inputs.push(model.services.get(u.destinationName));
     return inputs;
   }

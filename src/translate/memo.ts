@@ -35,3 +35,17 @@ export function memoByKey<R>(build: (key: string) => R, maxEntries = 200_000): (
     return result;
   };
 }
+
+/**
+ * Memoizes a builder on the identity of two objects plus a small string key. Use `NONE` for an
+ * absent object. A new object for either means a new result.
+ */
+export function memoByObjects<A extends object, B extends object, R>(
+  build: (a: A, b: B, key: string) => R,
+): (a: A, b: B, key: string) => R {
+  const inner = memoByObject((a: A) => memoByObject((b: B, key: string) => build(a, b, key)));
+  return (a, b, key) => inner(a, '')(b, key);
+}
+
+/** Stands for an absent object in memo keys. */
+export const NONE: object = Object.freeze({});

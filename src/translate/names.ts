@@ -60,3 +60,52 @@ export function gatewayRouteName(port: number): string {
 export function gatewayStatPrefix(port: number): string {
   return `ingress_upstream_${port}`;
 }
+
+/**
+ * SDS name of the proxy's own Connect identity (leaf certificate and key). The same on every
+ * proxy, whose content is that proxy's service leaf: names carry the role, never the content, so
+ * listeners and clusters referencing it are shared between proxies and a renewal changes only
+ * the Secret.
+ */
+export const CONNECT_LEAF_SECRET = 'connect_leaf';
+
+/** SDS name of the Connect CA trust bundle (every trusted root). */
+export const CONNECT_ROOTS_SECRET = 'connect_roots';
+
+/** Transport socket name Consul gives every mesh TLS context. */
+export const TLS_TRANSPORT_SOCKET = 'tls';
+
+/** Stat prefix of the network RBAC filter, as Consul names it. */
+export const RBAC_STAT_PREFIX = 'connect_authz';
+
+/** The single policy of L4 intentions. */
+export const RBAC_L4_POLICY = 'consul-intentions-layer4';
+
+/** The policy of the `index`-th retained intention when it is an L7 one. */
+export function rbacL7PolicyName(index: number): string {
+  return `consul-intentions-layer7-${index}`;
+}
+
+/** `spiffe://<trustDomain>/ns/default/dc/<dc>/svc/<service>`: the identity a service's leaf carries. */
+export function spiffeServiceId(service: string, facts: NameFacts): string {
+  return `spiffe://${facts.trustDomain || FALLBACK_TRUST_DOMAIN}/ns/default/dc/${facts.datacenter}/svc/${service}`;
+}
+
+/** Escapes RE2 metacharacters, so a name is matched literally. */
+export function escapeRegex(value: string): string {
+  return value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Any single path segment of a SPIFFE ID: Consul's wildcard for a datacenter or `*` source. */
+const ANY_SEGMENT = '[^/]+';
+
+/**
+ * The RE2 pattern matching the SPIFFE IDs of an intention source (`*` = any service) in any
+ * datacenter, as Consul's rbac.go `makeSpiffePattern`. The trust domain and name are escaped
+ * (Consul ≥1.16 does the same for the trust domain); for any certificate the mesh CA signs this
+ * matches exactly what Consul 1.15's unescaped pattern matches.
+ */
+export function spiffeSourcePattern(source: string, facts: Pick<NameFacts, 'trustDomain'>): string {
+  const svc = source === '*' ? ANY_SEGMENT : escapeRegex(source);
+  return `^spiffe://${escapeRegex(facts.trustDomain || FALLBACK_TRUST_DOMAIN)}/ns/default/dc/${ANY_SEGMENT}/svc/${svc}$`;
+}

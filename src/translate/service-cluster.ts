@@ -1,13 +1,22 @@
-// The upstream Cluster (CDS) of a service: identical for every proxy that uses the service.
+// The upstream Cluster (CDS) of a service: identical for every proxy that uses the service. Its
+// TLS context names the proxy's leaf and the roots by SDS and carries only per-service facts
+// (SNI, expected SPIFFE ID), so one encoded cluster serves every proxy.
 import { Cluster, Cluster_DiscoveryType } from '../../generated/envoy/config/cluster/v3/cluster.js';
-import type { Protocol, ServiceModel } from '../model/types.js';
+import type { DeepPartial, TransportSocket } from '../../generated/envoy/config/core/v3/base.js';
+import type { Protocol, ServiceModel, TlsParams } from '../model/types.js';
+import { upstreamTlsSocket } from './connect-tls.js';
 import { ADS_CONFIG_SOURCE, CONNECT_TIMEOUT, http2ProtocolOptions } from './envoy-parts.js';
 import { memoByObject } from './memo.js';
-import { type NameFacts, upstreamClusterName } from './names.js';
-import { factsKey } from './service-endpoints.js';
+import { type NameFacts, spiffeServiceId, upstreamClusterName } from './names.js';
+
+/** The model-level facts an upstream cluster depends on besides its service. */
+export interface ClusterFacts extends NameFacts {
+  /** The mesh entry's TLS.Outgoing. */
+  tls: TlsParams;
+}
 
 /** An EDS cluster fed over ADS; HTTP/2 upstream for http2 and grpc services. */
-export function buildEdsCluster(name: string, protocol: Protocol): Cluster {
+export function buildEdsCluster(name: string, protocol: Protocol, transportSocket?: DeepPartial<TransportSocket>): Cluster {
   return Cluster.fromPartial({
     name,
     clusterDiscoveryType: { $case: 'type', value: Cluster_DiscoveryType.EDS },
@@ -15,19 +24,30 @@ export function buildEdsCluster(name: string, protocol: Protocol): Cluster {
     connectTimeout: CONNECT_TIMEOUT,
     // As Consul does: no panic mode, so unhealthy endpoints never get traffic.
     commonLbConfig: { healthyPanicThreshold: { value: 0 } },
-    ...(http2ProtocolOptions(protocol)),
+    ...http2ProtocolOptions(protocol),
+    ...(transportSocket ? { transportSocket } : {}),
   });
 }
 
+/** The mesh cluster of `service`: EDS with Connect mTLS to the service's sidecars. */
+export function buildMeshCluster(service: string, protocol: Protocol, facts: ClusterFacts): Cluster {
+  const name = upstreamClusterName(service, facts);
+  return buildEdsCluster(name, protocol, upstreamTlsSocket(name, spiffeServiceId(service, facts), facts.tls));
+}
+
 const memo = memoByObject((service: ServiceModel, key: string) =>
-  buildEdsCluster(upstreamClusterName(service.name, JSON.parse(key) as NameFacts), service.protocol),
+  buildMeshCluster(service.name, service.protocol, JSON.parse(key) as ClusterFacts),
 );
 
-export function serviceCluster(service: ServiceModel, facts: NameFacts): Cluster {
-  return memo(service, factsKey(facts));
+export function clusterFactsKey(facts: ClusterFacts): string {
+  return JSON.stringify({ datacenter: facts.datacenter, trustDomain: facts.trustDomain, tls: facts.tls });
+}
+
+export function serviceCluster(service: ServiceModel, facts: ClusterFacts): Cluster {
+  return memo(service, clusterFactsKey(facts));
 }
 
 /** The cluster of a service that does not exist (yet): EDS with no endpoints, plain TCP. */
-export function unknownServiceCluster(serviceName: string, facts: NameFacts): Cluster {
-  return buildEdsCluster(upstreamClusterName(serviceName, facts), 'tcp');
+export function unknownServiceCluster(serviceName: string, facts: ClusterFacts): Cluster {
+  return buildMeshCluster(serviceName, 'tcp', facts);
 }

@@ -2,13 +2,15 @@
 // and a listener, route config, cluster and endpoints per upstream.
 import { Cluster, Cluster_DiscoveryType } from '../../generated/envoy/config/cluster/v3/cluster.js';
 import { RouteConfiguration } from '../../generated/envoy/config/route/v3/route.js';
-import type { MeshModel, Protocol, ProxyModel, Upstream } from '../model/types.js';
+import { HttpConnectionManager_ForwardClientCertDetails } from '../../generated/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.js';
+import type { MeshModel, Problem, Protocol, ProxyModel, TlsParams, Upstream } from '../model/types.js';
 import { TypeUrl } from '../xds/resource-types.js';
 import {
   CONNECT_TIMEOUT,
   httpConnectionManagerFilter,
   http2ProtocolOptions,
   isHttpProtocol,
+  singleChainListener,
   singleFilterListener,
   tcpProxyFilter,
 } from './envoy-parts.js';
@@ -23,7 +25,10 @@ import {
 } from './names.js';
 import { type Output, addProblem, addResource } from './resource-list.js';
 import { buildLoadAssignment } from './service-endpoints.js';
-import { memoByKey } from './memo.js';
+import { downstreamTlsSocket, publicListenerTlsKey } from './connect-tls.js';
+import { memoByKey, memoByObject } from './memo.js';
+import { rbacHttpFilter, rbacNetworkFilter } from './rbac/filters.js';
+import { type RbacRules, intentionRbac } from './rbac/intentions.js';
 import { addServiceCluster } from './upstream-service.js';
 
 /** A route config sending every request to one cluster. */
@@ -43,40 +48,77 @@ function catchAllRouteConfig(name: string, virtualHost: string, cluster: string)
 
 function addPublicListener(out: Output, model: MeshModel, proxy: ProxyModel): void {
   if (proxy.destinationService === undefined || proxy.localServicePort === undefined) {
-    addProblem(out, {
-      code: 'PROXY_LOCAL_SERVICE_MISSING',
-      object: `proxy/${proxy.id}`,
-      field: proxy.destinationService === undefined ? 'Proxy.DestinationServiceName' : 'Proxy.LocalServicePort',
-      message: `connect-proxy ${proxy.id} has no destination service or local service port; no public listener is generated. Set Proxy.DestinationServiceName and Proxy.LocalServicePort in its registration.`,
-    });
+    addProblem(out, localServiceMissing(proxy));
     return;
   }
-  const protocol = model.services.get(proxy.destinationService)?.protocol ?? 'tcp';
-  const { localApp, listener } = publicPieces(
-    JSON.stringify([proxy.address, proxy.port, proxy.localServiceAddress || '127.0.0.1', proxy.localServicePort, protocol]),
+  const destination = proxy.destinationService;
+  const protocol = model.services.get(destination)?.protocol ?? 'tcp';
+  const rbac = intentionRbac(
+    {
+      service: model.intentions.byDestination.get(destination),
+      wildcard: model.intentions.byDestination.get('*'),
+      defaultAllow: model.intentions.defaultAllow,
+      http: isHttpProtocol(protocol),
+      facts: model,
+    },
+    destination,
   );
+  if (rbac.problem) addProblem(out, rbac.problem);
+  const localApp = localAppCluster(JSON.stringify([proxy.localServiceAddress || '127.0.0.1', proxy.localServicePort, protocol]));
+  const listener = publicListener(rbac, JSON.stringify([proxy.address, proxy.port, protocol, model.meshTls.incoming]));
   addResource(out, { typeUrl: TypeUrl.Cluster, name: LOCAL_APP_CLUSTER, message: localApp });
   addResource(out, { typeUrl: TypeUrl.Listener, name: listener.name, message: listener });
 }
 
-/** The local_app cluster and public listener, from [address, port, localAddress, localPort, protocol]. */
-const publicPieces = memoByKey((key) => {
-  const [address, port, localAddress, localPort, protocol] = JSON.parse(key) as [string, number, string, number, Protocol];
-  const localApp = Cluster.fromPartial({
+export function localServiceMissing(proxy: ProxyModel): Problem {
+  return {
+    code: 'PROXY_LOCAL_SERVICE_MISSING',
+    object: `proxy/${proxy.id}`,
+    field: proxy.destinationService === undefined ? 'Proxy.DestinationServiceName' : 'Proxy.LocalServicePort',
+    message: `connect-proxy ${proxy.id} has no destination service or local service port; no public listener is generated. Set Proxy.DestinationServiceName and Proxy.LocalServicePort in its registration.`,
+  };
+}
+
+/** The local_app cluster, from [localAddress, localPort, protocol]. */
+const localAppCluster = memoByKey((key) => {
+  const [localAddress, localPort, protocol] = JSON.parse(key) as [string, number, Protocol];
+  return Cluster.fromPartial({
     name: LOCAL_APP_CLUSTER,
     clusterDiscoveryType: { $case: 'type', value: Cluster_DiscoveryType.STATIC },
     connectTimeout: CONNECT_TIMEOUT,
     loadAssignment: buildLoadAssignment(LOCAL_APP_CLUSTER, [{ address: localAddress, port: localPort }]),
     ...http2ProtocolOptions(protocol),
   });
-  const filter = isHttpProtocol(protocol)
-    ? httpConnectionManagerFilter(PUBLIC_LISTENER, {
-        kind: 'inline',
-        routeConfig: catchAllRouteConfig(PUBLIC_LISTENER, PUBLIC_LISTENER, LOCAL_APP_CLUSTER),
-      })
-    : tcpProxyFilter(PUBLIC_LISTENER, LOCAL_APP_CLUSTER);
-  const listener = singleFilterListener(publicListenerName(address, port), address, port, filter, 'INBOUND');
-  return { localApp, listener };
+});
+
+/**
+ * Consul's XFCC settings on an HTTP public listener (not grpc): append the client certificate's
+ * details to x-forwarded-client-cert for the local app.
+ */
+const XFCC = {
+  forwardClientCertDetails: HttpConnectionManager_ForwardClientCertDetails.APPEND_FORWARD,
+  setCurrentClientCertDetails: { subject: true, cert: true, chain: true, dns: true, uri: true },
+};
+
+/**
+ * The public listener: mTLS with the proxy's leaf, intentions enforced first (network RBAC before
+ * tcp_proxy, or HTTP RBAC before the router), then the local app. Memoized on the RBAC rules object
+ * and [address, port, protocol, incoming TLS params].
+ */
+const publicListener = memoByObject((rbac: RbacRules, key: string) => {
+  const [address, port, protocol, tls] = JSON.parse(key) as [string, number, Protocol, TlsParams];
+  const filters = isHttpProtocol(protocol)
+    ? [
+        httpConnectionManagerFilter(
+          PUBLIC_LISTENER,
+          { kind: 'inline', routeConfig: catchAllRouteConfig(PUBLIC_LISTENER, PUBLIC_LISTENER, LOCAL_APP_CLUSTER) },
+          protocol === 'grpc' ? {} : XFCC,
+          [rbacHttpFilter(rbac, '')],
+        ),
+      ]
+    : [rbacNetworkFilter(rbac, ''), tcpProxyFilter(PUBLIC_LISTENER, LOCAL_APP_CLUSTER)];
+  const transportSocket = downstreamTlsSocket(publicListenerTlsKey(tls, protocol));
+  return singleChainListener(publicListenerName(address, port), address, port, { filters, transportSocket }, 'INBOUND');
 });
 
 function addUpstream(out: Output, model: MeshModel, proxy: ProxyModel, upstream: Upstream, index: number): void {

@@ -1,15 +1,95 @@
 // Reads a golden case's in.json: a MeshModel with maps written as JSON objects, plus the proxy ID.
 // Defaults keep inputs short: empty header/query match lists, empty filters, backend weight 1,
-// upstream bind address 127.0.0.1, no model problems.
+// upstream bind address 127.0.0.1, no model problems, Connect roots and a leaf for every service
+// (the committed test CA in testdata/), empty mesh TLS params, default-allow with no intentions.
+// Proxies are keyed by proxyKey(node, id); `proxyId` may be the proxy's service ID.
 import { readFileSync } from 'node:fs';
-import type {
-  ApiGateway,
-  HttpRoute,
-  HttpRouteFilters,
-  MeshModel,
-  ProxyModel,
-  ServiceModel,
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  type ApiGateway,
+  type ConnectModel,
+  type HttpRoute,
+  type HttpRouteFilters,
+  type IntentionSet,
+  type IntentionSource,
+  type IntentionsModel,
+  type LeafCert,
+  type MeshModel,
+  type MeshTls,
+  type ProxyModel,
+  type ServiceModel,
+  type TlsParams,
+  proxyKey,
 } from '../../src/model/types.js';
+
+const testdata = join(dirname(fileURLToPath(import.meta.url)), 'testdata');
+const read = (name: string) => readFileSync(join(testdata, name), 'utf8');
+
+/** The committed test CA and leaf (test only). */
+export const TEST_CA_PEM = read('ca.pem');
+export const TEST_LEAF_PEM = read('leaf.pem');
+export const TEST_LEAF_KEY_PEM = read('leaf-key.pem');
+
+/** What golden outputs show instead of the test PEMs, so key material never appears in a diff. */
+export const PEM_PLACEHOLDERS: ReadonlyMap<string, string> = new Map([
+  [TEST_CA_PEM, '<testdata/ca.pem>'],
+  [TEST_LEAF_PEM, '<testdata/leaf.pem>'],
+  [TEST_LEAF_KEY_PEM, '<testdata/leaf-key.pem>'],
+]);
+
+function testLeaf(service: string): LeafCert {
+  return { service, certPem: TEST_LEAF_PEM, privateKeyPem: TEST_LEAF_KEY_PEM, serialNumber: '01', validBefore: '2125-01-01T00:00:00Z' };
+}
+
+/** `connect.roots: null` drops the roots; `connect.leaves: [names]` limits the leaves to those services. */
+function connect(raw: any, services: Iterable<string>): ConnectModel {
+  const roots =
+    raw.connect?.roots === null
+      ? null
+      : { trustDomain: raw.trustDomain || 'consul', activeRootId: 'golden-test-ca', rootsPem: TEST_CA_PEM };
+  const names: string[] = raw.connect?.leaves ?? [...services];
+  return { roots, leaves: new Map(names.map((n) => [n, testLeaf(n)])) };
+}
+
+function tlsParams(p: any): TlsParams {
+  return { ...(p ?? {}), cipherSuites: p?.cipherSuites ?? [] };
+}
+
+function meshTls(raw: any): MeshTls {
+  return { incoming: tlsParams(raw?.incoming), outgoing: tlsParams(raw?.outgoing) };
+}
+
+/** Consul's precedence in CE: exact destination 9/8, `*` destination 6/5 (source exact/`*`). */
+function precedence(destination: string, source: string): number {
+  return (destination === '*' ? 6 : 9) - (source === '*' ? 1 : 0);
+}
+
+function intentionSource(destination: string, s: any): IntentionSource {
+  return {
+    name: s.name,
+    ...(s.action !== undefined ? { action: s.action } : {}),
+    permissions: (s.permissions ?? []).map((p: any) => ({
+      action: p.action,
+      http: {
+        ...(p.http?.path !== undefined ? { path: p.http.path } : {}),
+        methods: p.http?.methods ?? [],
+        headers: (p.http?.headers ?? []).map((h: any) => ({ value: '', invert: false, ...h })),
+      },
+    })),
+    precedence: s.precedence ?? precedence(destination, s.name),
+  };
+}
+
+function intentions(raw: any): IntentionsModel {
+  const byDestination = new Map<string, IntentionSet>();
+  for (const [destination, set] of Object.entries<any>(raw?.byDestination ?? {})) {
+    const sources = (set.sources ?? []).map((s: any) => intentionSource(destination, s));
+    sources.sort((a: IntentionSource, b: IntentionSource) => b.precedence - a.precedence || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    byDestination.set(destination, { destination, sources });
+  }
+  return { defaultAllow: raw?.defaultAllow ?? true, byDestination };
+}
 
 export interface GoldenInput {
   proxyId: string;
@@ -45,11 +125,18 @@ function proxy(p: any): ProxyModel {
 
 export function parseModel(raw: any): MeshModel {
   const map = <T>(obj: any, convert: (v: any) => T) => new Map<string, T>(Object.entries(obj ?? {}).map(([k, v]) => [k, convert(v)]));
+  const services = map<ServiceModel>(raw.services, (s) => ({ protocol: 'tcp', instances: [], sidecars: [], ...s }));
+  const proxies = new Map<string, ProxyModel>(Object.values<any>(raw.proxies ?? {}).map((p) => [proxyKey(p.node, p.id), proxy(p)]));
+  const identities = new Set<string>(services.keys());
+  for (const p of proxies.values()) identities.add(p.destinationService ?? p.service);
   return {
     datacenter: raw.datacenter,
     trustDomain: raw.trustDomain ?? '',
-    services: map<ServiceModel>(raw.services, (s) => ({ protocol: 'tcp', instances: [], sidecars: [], ...s })),
-    proxies: map<ProxyModel>(raw.proxies, proxy),
+    services,
+    proxies,
+    connect: connect(raw, identities),
+    meshTls: meshTls(raw.meshTls),
+    intentions: intentions(raw.intentions),
     gateways: map<ApiGateway>(raw.gateways, (g) => g),
     httpRoutes: (raw.httpRoutes ?? []).map(httpRoute),
     problems: raw.problems ?? [],
@@ -58,5 +145,7 @@ export function parseModel(raw: any): MeshModel {
 
 export function loadGoldenInput(file: string): GoldenInput {
   const raw = JSON.parse(readFileSync(file, 'utf8'));
-  return { proxyId: raw.proxyId, model: parseModel(raw.model) };
+  const model = parseModel(raw.model);
+  const byId = [...model.proxies.values()].find((p) => p.id === raw.proxyId);
+  return { proxyId: byId ? proxyKey(byId.node, byId.id) : raw.proxyId, model };
 }

@@ -1,6 +1,7 @@
 // Proves real Envoy accepts what translate produces: each golden case's resources (as JSON from
 // resourceToJson) go into a static bootstrap, with RDS references replaced by the inline route
-// config and EDS clusters turned STATIC with their ClusterLoadAssignment, then `envoy --mode validate`.
+// config, EDS clusters turned STATIC with their ClusterLoadAssignment and SDS secrets made static
+// secrets (so Envoy really loads the test certificates), then `envoy --mode validate`.
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,7 +31,7 @@ const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_conn
 function staticBootstrap(caseName: string): Json | undefined {
   const { model, proxyId } = loadGoldenInput(join(goldenDir, caseName, 'in.json'));
   const config = translateProxy(model, proxyId);
-  if (config === undefined) return undefined;
+  if (config === undefined || !config.ready) return undefined;
   const byType = (typeUrl: string) =>
     new Map(config.resources.filter((r) => r.typeUrl === typeUrl).map((r) => [r.name, resourceToJson(r) as Json]));
   const routes = byType(TypeUrl.Route);
@@ -55,7 +56,21 @@ function staticBootstrap(caseName: string): Json | undefined {
     const { edsClusterConfig: _eds, ...rest } = cluster;
     return { ...rest, type: 'STATIC', loadAssignment: cla };
   });
-  return { node: { id: proxyId, cluster: 'validate' }, staticResources: { listeners, clusters } };
+  const secrets = byType(TypeUrl.Secret);
+  staticSecretRefs({ listeners, clusters }, secrets);
+  return { node: { id: proxyId, cluster: 'validate' }, staticResources: { listeners, clusters, secrets: [...secrets.values()] } };
+}
+
+/** SDS references (`{name, sdsConfig}`) become references to static secrets (`{name}`). */
+function staticSecretRefs(value: unknown, secrets: Map<string, Json>): void {
+  if (Array.isArray(value)) return value.forEach((v) => staticSecretRefs(v, secrets));
+  if (value === null || typeof value !== 'object') return;
+  const obj = value as Json;
+  if (typeof obj.name === 'string' && obj.sdsConfig !== undefined) {
+    if (!secrets.has(obj.name)) throw new Error(`reference to missing secret ${obj.name}`);
+    delete obj.sdsConfig;
+  }
+  for (const v of Object.values(obj)) staticSecretRefs(v, secrets);
 }
 
 const validate = (name: string, bootstrap: Json) => validateWithEnvoy(bootstrap, join(dir, `${name}.json`));
@@ -68,6 +83,16 @@ describe('translated resources in real Envoy', () => {
   it.each(translated)('%s passes envoy --mode validate', async (name) => {
     const result = await validate(name, staticBootstrap(name)!);
     expect(result.ok, result.output).toBe(true);
+  });
+
+  it('rejects a certificate that does not match its key (secrets are really loaded)', async () => {
+    const bootstrap = staticBootstrap('sidecar-tcp')!;
+    const leaf = bootstrap.staticResources.secrets.find((s: Json) => s.name === 'connect_leaf');
+    const roots = bootstrap.staticResources.secrets.find((s: Json) => s.name === 'connect_roots');
+    // The CA certificate does not belong to the leaf's private key.
+    leaf.tlsCertificate.certificateChain.inlineString = roots.validationContext.trustedCa.inlineString;
+    const result = await validate('broken-cert', bootstrap);
+    expect(result.ok).toBe(false);
   });
 
   it('rejects a route to a cluster that is not there (the check can fail)', async () => {

@@ -23,8 +23,8 @@ describe('ConsulClient.blockingGet', () => {
   it('sends index and wait, returns the new index, and the token', async () => {
     const calls: Call[] = [];
     const client = new ConsulClient({ address: '127.0.0.1:8500', token: 'secret', wait: '7s', fetch: fakeFetch([json(['a'], '5'), json(['b'], '9')], calls) });
-    expect(await client.blockingGet('/v1/config/http-route')).toEqual({ body: ['a'], index: 5 });
-    expect(await client.blockingGet('/v1/config/http-route', { index: 5 })).toEqual({ body: ['b'], index: 9 });
+    expect(await client.blockingGet('/v1/config/http-route')).toEqual({ body: ['a'], index: 5, aclDefaultPolicy: null });
+    expect(await client.blockingGet('/v1/config/http-route', { index: 5 })).toEqual({ body: ['b'], index: 9, aclDefaultPolicy: null });
     expect(calls[0]!.url).toBe('http://127.0.0.1:8500/v1/config/http-route');
     expect(calls[1]!.url).toBe('http://127.0.0.1:8500/v1/config/http-route?index=5&wait=7s');
     expect(calls[1]!.headers['x-consul-token']).toBe('secret');
@@ -51,6 +51,30 @@ describe('ConsulClient.blockingGet', () => {
     expect((err as ConsulResponseError).status).toBe(403);
     expect((err as Error).message).toMatch(/--consul-token/);
     await expect(client.blockingGet('/v1/catalog/services')).rejects.toMatchObject({ code: 'CONSUL_BAD_RESPONSE' });
+  });
+
+  it('reads the X-Consul-Default-Acl-Policy header, on answers and on errors', async () => {
+    const withPolicy = (status: number, policy: string) => () =>
+      new Response(status === 200 ? '{}' : 'Permission denied', { status, headers: { 'X-Consul-Index': '2', 'X-Consul-Default-Acl-Policy': policy } });
+    const client = new ConsulClient({ address: 'c:8500', fetch: fakeFetch([withPolicy(200, 'deny'), withPolicy(403, 'deny'), withPolicy(200, 'weird')], []) });
+    expect((await client.blockingGet('/v1/agent/connect/ca/roots')).aclDefaultPolicy).toBe('deny');
+    const err = await client.blockingGet('/v1/agent/self').catch((e: unknown) => e);
+    expect((err as ConsulResponseError).aclDefaultPolicy).toBe('deny');
+    expect((await client.blockingGet('/x')).aclDefaultPolicy).toBeNull();
+  });
+
+  it('never puts a private key into an error message', async () => {
+    const key = '-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIFSO/L+7yPhGBBKBuk6s+6\n-----END EC PRIVATE KEY-----\n';
+    const cut = `{"CertPEM":"x","PrivateKeyPEM":"${key.slice(0, 60)}`;
+    const client = new ConsulClient({
+      address: 'c:8500',
+      fetch: fakeFetch([() => new Response(cut, { status: 200 }), () => new Response(`oops ${key}`, { status: 500 })], []),
+    });
+    for (let i = 0; i < 2; i++) {
+      const err = (await client.blockingGet('/v1/agent/connect/ca/leaf/web').catch((e: unknown) => e)) as Error;
+      expect(err.message).toContain('[private key redacted]');
+      expect(err.message).not.toContain('MHcCAQEE');
+    }
   });
 
   it('throws CONSUL_UNREACHABLE when nothing listens', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ConsulState, HealthEntry } from '../../../src/consul/state.js';
+import { emptyConsulState, type ConsulState, type HealthEntry } from '../../../src/consul/state.js';
 import { buildModel } from '../../../src/model/build-model.js';
 import { deepEqual } from '../../../src/model/equal-model.js';
 
@@ -37,11 +37,13 @@ function sidecar(dest: string, destId: string, nodeName: string, port: number, p
 }
 
 function state(services: Record<string, HealthEntry[]>, config: Partial<ConsulState['configEntries']> = {}): ConsulState {
+  const empty = emptyConsulState();
   return {
+    ...empty,
     datacenter: 'dc1',
     trustDomain: '11111111-2222-3333-4444-555555555555.consul',
     services: new Map(Object.entries(services)),
-    configEntries: { serviceDefaults: [], proxyDefaults: [], apiGateways: [], httpRoutes: [], ...config },
+    configEntries: { ...empty.configEntries, ...config },
   };
 }
 
@@ -123,8 +125,8 @@ describe('buildModel', () => {
 
   it('builds proxies with local service and upstreams', () => {
     const m = buildModel(state(baseServices()));
-    expect([...m.proxies.keys()]).toEqual(['web-1-sidecar-proxy', 'web-2-sidecar-proxy']);
-    expect(m.proxies.get('web-1-sidecar-proxy')).toEqual({
+    expect([...m.proxies.keys()]).toEqual(['node-a/web-1-sidecar-proxy', 'node-b/web-2-sidecar-proxy']);
+    expect(m.proxies.get('node-a/web-1-sidecar-proxy')).toEqual({
       id: 'web-1-sidecar-proxy',
       kind: 'connect-proxy',
       service: 'web-sidecar-proxy',
@@ -140,7 +142,7 @@ describe('buildModel', () => {
       ],
     });
     // No LocalServicePort: the port of the destination instance on the same node.
-    const p2 = m.proxies.get('web-2-sidecar-proxy')!;
+    const p2 = m.proxies.get('node-b/web-2-sidecar-proxy')!;
     expect(p2.localServicePort).toBe(8080);
     expect(p2.upstreams).toEqual([]);
   });
@@ -149,7 +151,20 @@ describe('buildModel', () => {
     const services = baseServices();
     services.web = [instance('web', 'web-1', 'node-a', 7001), instance('web', 'web-2', 'node-b', 7002)];
     const m = buildModel(state(services));
-    expect(m.proxies.get('web-2-sidecar-proxy')!.localServicePort).toBe(7002);
+    expect(m.proxies.get('node-b/web-2-sidecar-proxy')!.localServicePort).toBe(7002);
+  });
+
+  it('keys proxies by node and ID: the same sidecar ID on two nodes is two proxies', () => {
+    const services = baseServices();
+    services['web-sidecar-proxy'] = [
+      sidecar('web', 'web', 'node-b', 21000, { LocalServicePort: 8080 }),
+      sidecar('web', 'web', 'node-a', 21000, { LocalServicePort: 8080 }),
+    ];
+    const m = buildModel(state(services));
+    expect([...m.proxies.keys()]).toEqual(['node-a/web-sidecar-proxy', 'node-b/web-sidecar-proxy']);
+    expect(m.proxies.get('node-a/web-sidecar-proxy')!.address).toBe('10.0.0.1');
+    expect(m.proxies.get('node-b/web-sidecar-proxy')!.address).toBe('10.0.0.2');
+    expect(m.problems).toEqual([]);
   });
 
   it('lists api-gateway registrations as proxies but not as services', () => {
@@ -160,7 +175,7 @@ describe('buildModel', () => {
     const m = buildModel(state(services));
     expect(m.services.has('edge')).toBe(false);
     expect(m.services.has('web-sidecar-proxy')).toBe(false);
-    expect(m.proxies.get('edge-1')).toEqual({
+    expect(m.proxies.get('node-a/edge-1')).toEqual({
       id: 'edge-1',
       kind: 'api-gateway',
       service: 'edge',

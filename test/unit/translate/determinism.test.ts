@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { MeshModel } from '../../../src/model/types.js';
+import { type MeshModel, proxyKey } from '../../../src/model/types.js';
 import { translateProxy } from '../../../src/translate/index.js';
 import { TypeUrl, encodeResource } from '../../../src/xds/resource-types.js';
 import { repoRoot } from '../../harness/binaries.js';
@@ -10,7 +10,7 @@ const golden = (name: string) => loadGoldenInput(join(repoRoot, 'test', 'golden'
 
 function encoded(model: MeshModel, proxyId: string): string[] {
   const config = translateProxy(model, proxyId)!;
-  return config.resources.map((r) => `${r.typeUrl} ${r.name} ${Buffer.from(encodeResource(r)).toString('base64')}`);
+  return (config.resources ?? []).map((r) => `${r.typeUrl} ${r.name} ${Buffer.from(encodeResource(r)).toString('base64')}`);
 }
 
 function reversedMap<V>(map: ReadonlyMap<string, V>): Map<string, V> {
@@ -27,6 +27,8 @@ function reordered(model: MeshModel): MeshModel {
     ),
     proxies: reversedMap(copy.proxies),
     gateways: reversedMap(copy.gateways),
+    connect: { ...copy.connect, leaves: reversedMap(copy.connect.leaves) },
+    intentions: { ...copy.intentions, byDestination: reversedMap(copy.intentions.byDestination) },
     httpRoutes: [...copy.httpRoutes].reverse(),
   };
 }
@@ -35,7 +37,10 @@ describe.each([
   ['sidecar-http-upstreams', 'web-sidecar-proxy'],
   ['gateway-path-routing', 'edge-1'],
   ['gateway-unknown-service', 'edge-1'],
-])('translate %s is deterministic', (caseName, proxyId) => {
+  ['rbac-l4-precedence-wildcard', 'api-sidecar-proxy'],
+  ['rbac-l7-paths-methods-headers', 'api-sidecar-proxy'],
+])('translate %s is deterministic', (caseName) => {
+  const proxyId = golden(caseName).proxyId;
   it('gives identical bytes when translated twice', () => {
     const { model } = golden(caseName);
     expect(encoded(model, proxyId)).toEqual(encoded(model, proxyId));
@@ -55,23 +60,39 @@ describe.each([
 describe('per-service resources', () => {
   it('are the same objects for every proxy that uses the service', () => {
     const { model } = golden('sidecar-http-upstreams');
-    const web = model.proxies.get('web-sidecar-proxy')!;
+    const webKey = golden('sidecar-http-upstreams').proxyId;
+    const web = model.proxies.get(webKey)!;
     const proxies = new Map(model.proxies);
-    proxies.set('other-sidecar-proxy', { ...web, id: 'other-sidecar-proxy', upstreams: [{ ...web.upstreams[1]!, localBindPort: 29090 }] });
+    // Another service's sidecar on another node: its own leaf, the same upstream cluster.
+    const other = { ...web, node: 'node9', id: 'other-sidecar-proxy', destinationService: 'api', upstreams: [{ ...web.upstreams[1]!, localBindPort: 29090 }] };
+    proxies.set(proxyKey(other.node, other.id), other);
     const shared = { ...model, proxies };
-    const pick = (proxyId: string, typeUrl: string) =>
-      translateProxy(shared, proxyId)!.resources.find((r) => r.typeUrl === typeUrl && r.name.startsWith('api.'))!.message;
-    expect(pick('other-sidecar-proxy', TypeUrl.Endpoint)).toBe(pick('web-sidecar-proxy', TypeUrl.Endpoint));
-    expect(pick('other-sidecar-proxy', TypeUrl.Cluster)).toBe(pick('web-sidecar-proxy', TypeUrl.Cluster));
+    const pick = (proxyId: string, typeUrl: string, prefix = 'api.') =>
+      translateProxy(shared, proxyId)!.resources!.find((r) => r.typeUrl === typeUrl && r.name.startsWith(prefix))!.message;
+    const otherKey = proxyKey(other.node, other.id);
+    expect(pick(otherKey, TypeUrl.Endpoint)).toBe(pick(webKey, TypeUrl.Endpoint));
+    expect(pick(otherKey, TypeUrl.Cluster)).toBe(pick(webKey, TypeUrl.Cluster));
+    expect(pick(otherKey, TypeUrl.Secret, 'connect_roots')).toBe(pick(webKey, TypeUrl.Secret, 'connect_roots'));
+  });
+
+  it('do not change when a leaf is renewed or the CA rotated: only the Secrets do', () => {
+    const { model, proxyId } = golden('sidecar-http-upstreams');
+    const before = encoded(model, proxyId);
+    const leaves = new Map([...model.connect.leaves].map(([k, l]) => [k, { ...l, certPem: l.certPem + l.certPem, serialNumber: '02' }]));
+    const roots = { ...model.connect.roots!, rootsPem: model.connect.roots!.rootsPem + model.connect.roots!.rootsPem };
+    const after = encoded({ ...model, connect: { roots, leaves } }, proxyId);
+    const notSecret = (list: string[]) => list.filter((r) => !r.startsWith(TypeUrl.Secret));
+    expect(notSecret(after)).toEqual(notSecret(before));
+    expect(after.filter((r) => r.startsWith(TypeUrl.Secret))).not.toEqual(before.filter((r) => r.startsWith(TypeUrl.Secret)));
   });
 
   it('change when the service changes', () => {
-    const { model } = golden('sidecar-http-upstreams');
-    const before = encoded(model, 'web-sidecar-proxy');
+    const { model, proxyId } = golden('sidecar-http-upstreams');
+    const before = encoded(model, proxyId);
     const api = model.services.get('api')!;
     const services = new Map(model.services);
     services.set('api', { ...api, sidecars: api.sidecars.map((e) => ({ ...e, health: 'HEALTHY' as const })) });
-    const after = encoded({ ...model, services }, 'web-sidecar-proxy');
+    const after = encoded({ ...model, services }, proxyId);
     expect(after).not.toEqual(before);
     expect(after.filter((r) => !r.startsWith(TypeUrl.Endpoint))).toEqual(before.filter((r) => !r.startsWith(TypeUrl.Endpoint)));
   });
@@ -83,9 +104,10 @@ describe('translateProxy', () => {
   });
 
   it('sorts resources by ADS type order, then name', () => {
-    const config = translateProxy(golden('gateway-path-routing').model, 'edge-1')!;
-    const order = [TypeUrl.Cluster, TypeUrl.Endpoint, TypeUrl.Listener, TypeUrl.Route] as string[];
-    const keys = config.resources.map((r) => [order.indexOf(r.typeUrl), r.name] as const);
+    const { model, proxyId } = golden('gateway-path-routing');
+    const config = translateProxy(model, proxyId)!;
+    const order = [TypeUrl.Cluster, TypeUrl.Endpoint, TypeUrl.Listener, TypeUrl.Route, TypeUrl.Secret] as string[];
+    const keys = config.resources!.map((r) => [order.indexOf(r.typeUrl), r.name] as const);
     const sorted = [...keys].sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
     expect(keys).toEqual(sorted);
   });

@@ -1,23 +1,26 @@
 // translateInputs must name everything translateProxy reads: the reconciler skips a proxy whose
 // inputs are the same objects as last time, so a missed input would leave a proxy with stale config.
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { MeshModel } from '../../../src/model/types.js';
+import type { IntentionSet, IntentionSource, MeshModel } from '../../../src/model/types.js';
 import { translateProxy } from '../../../src/translate/index.js';
 import { sameInputs, translateInputs } from '../../../src/translate/inputs.js';
 import { encodeResource } from '../../../src/xds/resource-types.js';
 import { repoRoot } from '../../harness/binaries.js';
-import { loadGoldenInput } from '../../golden/load-model.js';
+import { TEST_CA_PEM, loadGoldenInput } from '../../golden/load-model.js';
 
 const goldenDir = join(repoRoot, 'test', 'golden');
-const cases = readdirSync(goldenDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+const cases = readdirSync(goldenDir, { withFileTypes: true })
+  .filter((d) => d.isDirectory() && existsSync(join(goldenDir, d.name, 'in.json')))
+  .map((d) => d.name);
 
 function output(model: MeshModel, proxyId: string): string {
   const config = translateProxy(model, proxyId);
   if (!config) return 'none';
   return JSON.stringify([
-    config.resources.map((r) => `${r.typeUrl} ${r.name} ${Buffer.from(encodeResource(r)).toString('base64')}`),
+    config.ready,
+    (config.resources ?? []).map((r) => `${r.typeUrl} ${r.name} ${Buffer.from(encodeResource(r)).toString('base64')}`),
     config.problems,
   ]);
 }
@@ -36,7 +39,23 @@ function mutations(m: MeshModel): [string, MeshModel][] {
     ['trust domain', { ...m, trustDomain: 'other.consul' }],
     ['http routes', { ...m, httpRoutes: m.httpRoutes.map((r) => ({ ...r, hostnames: [...r.hostnames, 'new.example.com'] })) }],
     ['a new service', { ...m, services: replaced(m.services, 'ghost', { name: 'ghost', protocol: 'http', instances: [], sidecars: [] }) }],
+    ['connect roots rotated', { ...m, connect: { ...m.connect, roots: m.connect.roots && { ...m.connect.roots, rootsPem: m.connect.roots.rootsPem + m.connect.roots.rootsPem } } }],
+    ['connect roots gone', { ...m, connect: { ...m.connect, roots: null } }],
+    ['connect roots known', { ...m, connect: { ...m.connect, roots: m.connect.roots ?? { trustDomain: m.trustDomain, activeRootId: 'new', rootsPem: TEST_CA_PEM } } }],
+    ['mesh TLS incoming', { ...m, meshTls: { ...m.meshTls, incoming: { minVersion: 'TLSv1_3', cipherSuites: [] } } }],
+    ['mesh TLS outgoing', { ...m, meshTls: { ...m.meshTls, outgoing: { maxVersion: 'TLSv1_2', cipherSuites: ['ECDHE-RSA-AES128-GCM-SHA256'] } } }],
+    ['intentions default', { ...m, intentions: { ...m.intentions, defaultAllow: !m.intentions.defaultAllow } }],
   ];
+  const denyAll: IntentionSource = { name: '*', action: 'deny', permissions: [], precedence: 5 };
+  for (const destination of new Set(['*', ...m.services.keys(), ...m.intentions.byDestination.keys()])) {
+    const set = m.intentions.byDestination.get(destination);
+    const next: IntentionSet = { destination, sources: [...(set?.sources ?? []), { ...denyAll, precedence: destination === '*' ? 5 : 8 }] };
+    out.push([`intentions to ${destination}`, { ...m, intentions: { ...m.intentions, byDestination: replaced(m.intentions.byDestination, destination, next) } }]);
+  }
+  for (const [name, leaf] of m.connect.leaves) {
+    out.push([`leaf of ${name} renewed`, { ...m, connect: { ...m.connect, leaves: replaced(m.connect.leaves, name, { ...leaf, serialNumber: 'renewed', certPem: leaf.certPem + leaf.certPem }) } }]);
+    out.push([`leaf of ${name} gone`, { ...m, connect: { ...m.connect, leaves: replaced(m.connect.leaves, name, undefined) } }]);
+  }
   const endpoint = { address: '10.99.0.1', port: 9999, health: 'HEALTHY' as const, node: 'n99', serviceId: 'x-99' };
   for (const [name, s] of m.services) {
     out.push([`service ${name}: endpoints`, { ...m, services: replaced(m.services, name, { ...s, instances: [...s.instances, endpoint], sidecars: [...s.sidecars, endpoint] }) }]);

@@ -4,6 +4,7 @@ import { translateProxy } from '../../../src/translate/index.js';
 import { type RankedMatch, compareMatches } from '../../../src/translate/route-precedence.js';
 import { TypeUrl } from '../../../src/xds/resource-types.js';
 import type { RouteConfiguration } from '../../../generated/envoy/config/route/v3/route.js';
+import { TEST_CA_PEM, TEST_LEAF_KEY_PEM, TEST_LEAF_PEM } from '../../golden/load-model.js';
 
 const m = (match: Partial<HttpMatch>): HttpMatch => ({ headers: [], query: [], ...match });
 const hdr = (name: string) => ({ kind: 'exact' as const, name, value: 'x' });
@@ -51,6 +52,12 @@ function gatewayModel(httpRoutes: HttpRoute[]): MeshModel {
     gateways: new Map([['gw', { name: 'gw', listeners: [{ name: 'web', port: 8080, protocol: 'http', hostname: '' }] }]]),
     httpRoutes,
     problems: [],
+    connect: {
+      roots: { trustDomain: 'td.consul', activeRootId: 'test', rootsPem: TEST_CA_PEM },
+      leaves: new Map([['gw', { service: 'gw', certPem: TEST_LEAF_PEM, privateKeyPem: TEST_LEAF_KEY_PEM, serialNumber: '01', validBefore: '2125-01-01T00:00:00Z' }]]),
+    },
+    meshTls: { incoming: { cipherSuites: [] }, outgoing: { cipherSuites: [] } },
+    intentions: { defaultAllow: true, byDestination: new Map() },
   };
 }
 
@@ -69,7 +76,7 @@ describe('gateway route config', () => {
       },
     ];
     const config = translateProxy(gatewayModel(routes), 'gw-1')!;
-    const rc = config.resources.find((r) => r.typeUrl === TypeUrl.Route)!.message as RouteConfiguration;
+    const rc = config.resources!.find((r) => r.typeUrl === TypeUrl.Route)!.message as RouteConfiguration;
     const summary = rc.virtualHosts.map((vh) => [vh.domains.join(','), vh.routes.map((r) => JSON.stringify(r.match?.pathSpecifier))]);
     expect(summary).toEqual([
       ['*', ['{"$case":"prefix","value":"/long/prefix"}']],
@@ -79,7 +86,7 @@ describe('gateway route config', () => {
 
   it('has no virtual hosts when no route attaches (every request gets 404)', () => {
     const config = translateProxy(gatewayModel([]), 'gw-1')!;
-    const rc = config.resources.find((r) => r.typeUrl === TypeUrl.Route)!.message as RouteConfiguration;
+    const rc = config.resources!.find((r) => r.typeUrl === TypeUrl.Route)!.message as RouteConfiguration;
     expect(rc.virtualHosts).toEqual([]);
   });
 });

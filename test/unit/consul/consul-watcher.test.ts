@@ -1,0 +1,278 @@
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConsulClient } from '../../../src/consul/consul-client.js';
+import { ConsulWatcher } from '../../../src/consul/consul-watcher.js';
+import type { HealthEntry } from '../../../src/consul/state.js';
+import { silentLogger, type Logger } from '../../../src/log/logger.js';
+
+interface Answer {
+  status: number;
+  body: unknown;
+  index: number;
+}
+
+/**
+ * A fake Consul agent: each path has an answer and an index. A request with an index below the
+ * path's index (or none) is answered at once; otherwise it waits until the path changes.
+ */
+class FakeConsul {
+  readonly answers = new Map<string, Answer>();
+  readonly requests: string[] = [];
+  aclPolicy = 'allow';
+  private readonly waiters = new Set<{ path: string; wake: () => void }>();
+  private counter = 100;
+
+  set(path: string, body: unknown, status = 200): void {
+    this.answers.set(path, { status, body, index: ++this.counter });
+    for (const w of [...this.waiters]) if (w.path === path) w.wake();
+  }
+
+  /** Changes the body without moving the index, as the agent's cache does on a revalidating read. */
+  setQuietly(path: string, body: unknown): void {
+    const a = this.answers.get(path)!;
+    this.answers.set(path, { ...a, body });
+  }
+
+  openPaths(prefix: string): string[] {
+    return [...new Set([...this.waiters].map((w) => w.path).filter((p) => p.startsWith(prefix)))].sort();
+  }
+
+  readonly fetch = (async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const url = new URL(String(input));
+    const path = decodeURIComponent(url.pathname);
+    this.requests.push(`${path}${url.searchParams.has('index') ? '?blocking' : ''}`);
+    const index = Number(url.searchParams.get('index') ?? 0);
+    const signal = init?.signal ?? undefined;
+    let answer = this.answers.get(path);
+    while (answer && index > 0 && answer.index <= index) {
+      await new Promise<void>((resolve, reject) => {
+        const w = { path, wake: () => done() };
+        const done = (): void => {
+          this.waiters.delete(w);
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        const onAbort = (): void => {
+          this.waiters.delete(w);
+          reject(new DOMException('aborted', 'AbortError'));
+        };
+        this.waiters.add(w);
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+      answer = this.answers.get(path);
+    }
+    const headers = { 'X-Consul-Index': String(answer?.index ?? 1), 'X-Consul-Default-Acl-Policy': this.aclPolicy };
+    if (!answer) return new Response('not found', { status: 404, headers });
+    const text = typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body);
+    return new Response(text, { status: answer.status, headers });
+  }) as typeof fetch;
+}
+
+const KEY = '-----BEGIN EC PRIVATE KEY-----\nSECRETKEYMATERIAL\n-----END EC PRIVATE KEY-----\n';
+
+function leaf(service: string, serial: string, opts: { validAfter?: string; validBefore?: string } = {}): Record<string, unknown> {
+  return {
+    SerialNumber: serial,
+    CertPEM: `-----BEGIN CERTIFICATE-----\n${service}-${serial}\n-----END CERTIFICATE-----`,
+    PrivateKeyPEM: KEY,
+    Service: service,
+    ServiceURI: `spiffe://td.consul/ns/default/dc/dc1/svc/${service}`,
+    ValidAfter: opts.validAfter ?? new Date(Date.now() - 3_600_000).toISOString(),
+    ValidBefore: opts.validBefore ?? new Date(Date.now() + 72 * 3_600_000).toISOString(),
+    CreateIndex: 1,
+    ModifyIndex: 1,
+  };
+}
+
+function entry(service: string, id: string, kind = '', dest?: string): HealthEntry {
+  return {
+    Node: { Node: 'node-a', Address: '10.0.0.1', Datacenter: 'dc7' },
+    Service: { ID: id, Service: service, Kind: kind, Address: '', Port: 1, ...(dest ? { Proxy: { DestinationServiceName: dest } } : {}) },
+    Checks: [],
+  };
+}
+
+const SELF = {
+  Config: { Datacenter: 'dc1', NodeName: 'node-a', Version: '1.15.4' },
+  DebugConfig: {
+    ACLsEnabled: true,
+    ACLResolverSettings: { ACLDefaultPolicy: 'deny', ACLDownPolicy: 'extend-cache', ACLsEnabled: true, Datacenter: 'dc1' },
+  },
+};
+
+const ROOTS = {
+  ActiveRootID: 'aa:bb',
+  TrustDomain: '11111111-2222-3333-4444-555555555555.consul',
+  Roots: [
+    { ID: 'aa:bb', Name: 'new', RootCert: '-----BEGIN CERTIFICATE-----\nNEW\n-----END CERTIFICATE-----', Active: true },
+    { ID: 'cc:dd', Name: 'old', RootCert: '-----BEGIN CERTIFICATE-----\nOLD\n-----END CERTIFICATE-----\n', Active: false },
+  ],
+};
+
+/** A fake with a web service, its sidecar and an api-gateway registration. */
+function baseline(consul: FakeConsul): void {
+  consul.set('/v1/agent/self', SELF);
+  consul.set('/v1/agent/connect/ca/roots', ROOTS);
+  consul.set('/v1/catalog/services', { web: [], 'web-sidecar-proxy': [], edge: [] });
+  consul.set('/v1/health/service/web', [entry('web', 'web-1')]);
+  consul.set('/v1/health/service/web-sidecar-proxy', [entry('web-sidecar-proxy', 'web-1-sidecar-proxy', 'connect-proxy', 'web')]);
+  consul.set('/v1/health/service/edge', [entry('edge', 'edge-1', 'api-gateway')]);
+  consul.set('/v1/agent/connect/ca/leaf/web', leaf('web', '01'));
+  consul.set('/v1/agent/connect/ca/leaf/edge', leaf('edge', '02'));
+  for (const kind of ['service-defaults', 'proxy-defaults', 'api-gateway', 'http-route', 'service-intentions', 'mesh']) {
+    consul.set(`/v1/config/${kind}`, []);
+  }
+}
+
+const until = async (cond: () => boolean, what = 'condition'): Promise<void> => {
+  for (let i = 0; i < 400 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+  if (!cond()) throw new Error(`${what} not met`);
+};
+
+let watcher: ConsulWatcher | null = null;
+afterEach(async () => {
+  await watcher?.stop();
+  watcher = null;
+});
+
+function start(consul: FakeConsul, extra: { logger?: Logger; now?: () => number } = {}): ConsulWatcher {
+  watcher = new ConsulWatcher({
+    client: new ConsulClient({ address: 'consul:8500', fetch: consul.fetch, wait: '5s' }),
+    logger: extra.logger ?? silentLogger(),
+    backoff: { baseMs: 1, maxMs: 5 },
+    now: extra.now,
+  });
+  watcher.start();
+  return watcher;
+}
+
+describe('ConsulWatcher', () => {
+  it('reads roots, agent ACL facts, leaves and the new config kinds', async () => {
+    const consul = new FakeConsul();
+    baseline(consul);
+    consul.set('/v1/config/service-intentions', [{ Kind: 'service-intentions', Name: 'web', Sources: [{ Name: 'api', Action: 'allow' }] }]);
+    consul.set('/v1/config/mesh', [{ Kind: 'mesh', TLS: { Incoming: { TLSMinVersion: 'TLSv1_2' } } }]);
+    const w = start(consul);
+    await until(() => w.status().synced, 'sync');
+    const s = w.state();
+    expect(s.datacenter).toBe('dc1');
+    expect(s.trustDomain).toBe(ROOTS.TrustDomain);
+    expect(s.caRoots).toEqual({
+      ActiveRootID: 'aa:bb',
+      TrustDomain: ROOTS.TrustDomain,
+      Roots: [
+        { ID: 'aa:bb', RootCert: ROOTS.Roots[0]!.RootCert, Active: true },
+        { ID: 'cc:dd', RootCert: ROOTS.Roots[1]!.RootCert, Active: false },
+      ],
+    });
+    expect(s.acl).toEqual({ enabled: true, defaultPolicy: 'deny', source: 'agent-self' });
+    expect([...s.leaves.keys()].sort()).toEqual(['edge', 'web']);
+    expect(s.leaves.get('web')).toMatchObject({ Service: 'web', SerialNumber: '01', PrivateKeyPEM: KEY });
+    expect(s.configEntries.serviceIntentions).toHaveLength(1);
+    expect(s.configEntries.mesh).toHaveLength(1);
+    expect(w.status()).toMatchObject({ synced: true, reachable: true, lastError: null, warnings: [] });
+    // The roots come from the agent endpoint, not the server one.
+    expect(consul.requests).toContain('/v1/agent/connect/ca/roots');
+    expect(consul.requests).not.toContain('/v1/connect/ca/roots');
+  });
+
+  it('opens and closes leaf watches as sidecar destinations and gateways come and go', async () => {
+    const consul = new FakeConsul();
+    baseline(consul);
+    const w = start(consul);
+    await until(() => w.state().leaves.size === 2, 'two leaves');
+    await until(() => consul.openPaths('/v1/agent/connect/ca/leaf/').length === 2, 'two blocking leaf queries');
+
+    // A second sidecar for a new destination: a third leaf.
+    consul.set('/v1/catalog/services', { web: [], 'web-sidecar-proxy': [], edge: [], 'api-sidecar-proxy': [] });
+    consul.set('/v1/health/service/api-sidecar-proxy', [entry('api-sidecar-proxy', 'api-1-sidecar-proxy', 'connect-proxy', 'api')]);
+    consul.set('/v1/agent/connect/ca/leaf/api', leaf('api', '03'));
+    await until(() => w.state().leaves.has('api'), 'api leaf');
+
+    // The gateway deregisters: its leaf watch closes and the leaf leaves the state.
+    consul.set('/v1/catalog/services', { web: [], 'web-sidecar-proxy': [], 'api-sidecar-proxy': [] });
+    await until(() => !w.state().leaves.has('edge'), 'edge leaf gone');
+    await until(() => consul.openPaths('/v1/agent/connect/ca/leaf/').join() === '/v1/agent/connect/ca/leaf/api,/v1/agent/connect/ca/leaf/web', 'leaf watches');
+
+    // The web sidecar is deregistered while the service stays: the web leaf goes too.
+    consul.set('/v1/health/service/web-sidecar-proxy', []);
+    await until(() => !w.state().leaves.has('web'), 'web leaf gone');
+    expect([...w.state().leaves.keys()]).toEqual(['api']);
+
+    // A renewal reaches the state through the blocking query.
+    const before = w.state();
+    consul.set('/v1/agent/connect/ca/leaf/api', leaf('api', '04'));
+    await until(() => w.state().leaves.get('api')?.SerialNumber === '04', 'renewed leaf');
+    expect(w.state().services).toBe(before.services);
+    expect(w.state().caRoots).toBe(before.caRoots);
+  });
+
+  it('reports a forbidden leaf with the service and the permission, keeps the last good one, and still syncs', async () => {
+    const consul = new FakeConsul();
+    baseline(consul);
+    const forbidden = `Permission denied: token lacks permission 'service:write' on "edge"`;
+    consul.set('/v1/agent/connect/ca/leaf/edge', forbidden, 403);
+    const lines: string[] = [];
+    const logger = pino({ level: 'debug' }, new Writable({ write: (chunk, _enc, cb) => (lines.push(String(chunk)), cb()) }));
+    const w = start(consul, { logger });
+    await until(() => w.status().synced, 'sync despite a 403 leaf');
+    expect(w.status().reachable).toBe(true);
+    expect(w.status().lastError).toMatch(/service 'edge'.*403.*service:write on 'edge'/);
+    expect(w.status().errors).toEqual([{ watch: 'leaf/edge', message: w.status().lastError }]);
+    expect(w.state().leaves.has('edge')).toBe(false);
+    expect(w.state().leaves.has('web')).toBe(true);
+
+    // Permission granted: the leaf arrives and the error clears.
+    consul.set('/v1/agent/connect/ca/leaf/edge', leaf('edge', '05'));
+    await until(() => w.state().leaves.has('edge') && w.status().lastError === null, 'edge leaf after the grant');
+
+    // Revoked again: the last good leaf stays in force.
+    consul.set('/v1/agent/connect/ca/leaf/edge', forbidden, 403);
+    await until(() => /service:write on 'edge'/.test(w.status().lastError ?? ''), 'forbidden again');
+    expect(w.status().lastError).toMatch(/last certificate stays in force/);
+    expect(w.state().leaves.get('edge')?.SerialNumber).toBe('05');
+    expect(lines.join('')).not.toContain('SECRETKEYMATERIAL');
+  });
+
+  it('fetches a leaf again when it enters the last 10% of its lifetime', async () => {
+    const consul = new FakeConsul();
+    baseline(consul);
+    const now = Date.now();
+    // 10 s lifetime; the last 10% starts 100 ms from now.
+    const ageing = leaf('web', '0a', { validAfter: new Date(now - 8_900).toISOString(), validBefore: new Date(now + 1_100).toISOString() });
+    consul.set('/v1/agent/connect/ca/leaf/web', ageing);
+    const w = start(consul);
+    await until(() => w.state().leaves.get('web')?.SerialNumber === '0a', 'ageing leaf');
+    // The agent's cache renews on a revalidating (non-blocking) read, without waking blocked queries.
+    consul.setQuietly('/v1/agent/connect/ca/leaf/web', leaf('web', '0b'));
+    const blocking = consul.requests.filter((r) => r === '/v1/agent/connect/ca/leaf/web').length;
+    await until(() => w.state().leaves.get('web')?.SerialNumber === '0b', 'refreshed leaf');
+    expect(consul.requests.filter((r) => r === '/v1/agent/connect/ca/leaf/web').length).toBe(blocking + 1);
+  });
+
+  it('falls back to the response header when the token cannot read /v1/agent/self', async () => {
+    const consul = new FakeConsul();
+    baseline(consul);
+    consul.aclPolicy = 'deny';
+    consul.set('/v1/agent/self', `Permission denied: anonymous token lacks permission 'agent:read' on "node-a"`, 403);
+    const w = start(consul);
+    await until(() => w.status().synced, 'sync without agent:read');
+    await until(() => w.state().datacenter !== '', 'datacenter');
+    expect(w.state().datacenter).toBe('dc7');
+    expect(w.state().acl).toEqual({ enabled: null, defaultPolicy: 'deny', source: 'response-header' });
+    expect(w.status().warnings).toEqual([expect.stringMatching(/agent:read.*'deny'.*X-Consul-Default-Acl-Policy/)]);
+    expect(w.status().lastError).toMatch(/403/);
+  });
+
+  it('assumes allow, visibly, when agent/self has no ACL facts and no header says otherwise', async () => {
+    const consul = new FakeConsul();
+    baseline(consul);
+    consul.aclPolicy = '';
+    consul.set('/v1/agent/self', { Config: { Datacenter: 'dc1' } });
+    const w = start(consul);
+    await until(() => w.status().synced, 'sync');
+    expect(w.state().acl).toEqual({ enabled: null, defaultPolicy: 'allow', source: 'assumed' });
+    expect(w.status().warnings).toEqual([expect.stringMatching(/ACLDefaultPolicy.*assumed 'allow'/)]);
+  });
+});
