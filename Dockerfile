@@ -5,6 +5,10 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build
-EXPOSE 18000 19100
+EXPOSE 18000
 ENTRYPOINT ["node", "dist/src/cli/main.js"]
-CMD ["serve", "--consul-addr", "consul:8500", "--xds-addr", "0.0.0.0:18000", "--admin-addr", "0.0.0.0:19100"]
+# The admin API (/debug/config, /debug/proxies, /metrics) has no authentication: by default it
+# listens on the container's loopback only. To reach it from outside, pass --admin-addr 0.0.0.0:19100
+# explicitly and publish the port only where it is safe (compose.yaml publishes it on the host's
+# loopback). xDS streams are checked against Consul ACLs; add --xds-tls-cert/--xds-tls-key for TLS.
+CMD ["serve", "--consul-addr", "consul:8500", "--xds-addr", "0.0.0.0:18000", "--admin-addr", "127.0.0.1:19100"]

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../log/logger.js';
 import type { Problem } from '../model/types.js';
+import type { Denial } from '../xds/access-control.js';
 import type { StatusSource } from '../xds/status.js';
 import { splitHostPort } from '../address.js';
 import { MeshgateError } from '../errors.js';
@@ -12,6 +13,14 @@ export interface Readiness {
   /** True once the first full Consul sync has produced a model. */
   ready: boolean;
   consul: { synced: boolean; reachable: boolean; lastError: string | null };
+  /** What meshgate's own Consul token lacks (null until checked). Reported, never fatal. */
+  permissions?: {
+    checkedAt: string;
+    missing: { permission: string; neededFor: string; detail: string }[];
+    errors: string[];
+  } | null;
+  /** Other things an operator should know (e.g. from the Consul watcher). */
+  warnings?: string[];
 }
 
 export interface AdminServerOptions {
@@ -20,8 +29,15 @@ export interface AdminServerOptions {
   logger: Logger;
   status: StatusSource;
   readiness: () => Readiness;
-  /** The resources served to a node, as JSON (secrets redacted); undefined if the node is unknown. */
-  config: (nodeId: string) => unknown | undefined;
+  /**
+   * The resources served to a proxy (node.id, and its node name from `?node=`), as JSON (secrets
+   * redacted); undefined if the proxy is unknown.
+   */
+  config: (nodeId: string, nodeName: string | null) => unknown | undefined;
+  /** Why a proxy has no config when it is not merely unknown (e.g. its id is on several nodes); null otherwise. */
+  whyMissing?: (nodeId: string, nodeName: string | null) => string | null;
+  /** Streams recently refused for a missing ACL permission, newest first. */
+  denials?: () => readonly Denial[];
   problems: () => readonly Problem[];
   registry: Registry;
 }
@@ -48,13 +64,14 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
   const { host, port } = splitHostPort(opts.address, 'admin address');
   const log = opts.logger;
 
-  async function route(path: string): Promise<Reply> {
+  async function route(path: string, query: URLSearchParams): Promise<Reply> {
     if (path === '/healthz') return { status: 200, contentType: 'text/plain; charset=utf-8', body: 'ok\n' };
     if (path === '/readyz') return readyz(opts.readiness());
     if (path === '/metrics') {
       return { status: 200, contentType: opts.registry.contentType, body: await opts.registry.metrics() };
     }
     if (path === '/debug/proxies') return json(200, opts.status.streams());
+    if (path === '/debug/proxies/denied') return json(200, opts.denials?.() ?? []);
     if (path === '/debug/problems') return json(200, opts.problems());
     if (path.startsWith('/debug/config/')) {
       let nodeId: string;
@@ -63,13 +80,17 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
       } catch {
         return json(400, { error: 'bad_request', message: `cannot URL-decode the node id in ${path}` });
       }
-      if (nodeId === '') return notFound('name a node: /debug/config/<node id>');
-      const config = opts.config(nodeId);
-      if (config === undefined) return notFound(`no proxy with node id "${nodeId}" is known; see /debug/proxies`);
-      return json(200, config);
+      if (nodeId === '') return notFound('name a node: /debug/config/<node id>[?node=<node name>]');
+      const nodeName = query.get('node') || null;
+      const config = opts.config(nodeId, nodeName);
+      if (config !== undefined) return json(200, config);
+      const why = opts.whyMissing?.(nodeId, nodeName) ?? null;
+      if (why !== null) return json(409, { error: 'ambiguous', message: why });
+      const which = nodeName === null ? `node id "${nodeId}"` : `node id "${nodeId}" on node "${nodeName}"`;
+      return notFound(`no proxy with ${which} is known; see /debug/proxies`);
     }
     return notFound(
-      `no such endpoint: ${path}; try /healthz, /readyz, /metrics, /debug/proxies, /debug/config/<node id>, /debug/problems`,
+      `no such endpoint: ${path}; try /healthz, /readyz, /metrics, /debug/proxies, /debug/proxies/denied, /debug/config/<node id>[?node=<node name>], /debug/problems`,
     );
   }
 
@@ -80,7 +101,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
       res.setHeader('allow', 'GET, HEAD');
     } else {
       try {
-        reply = await route(pathOf(req.url ?? '/'));
+        reply = await route(pathOf(req.url ?? '/'), queryOf(req.url ?? '/'));
       } catch (err) {
         log.error({ err, url: req.url }, 'admin request failed');
         reply = json(500, { error: 'internal', message: err instanceof Error ? err.message : String(err) });
@@ -130,6 +151,19 @@ function pathOf(url: string): string {
   return path.length > 1 ? path.replace(/\/+$/, '') : path;
 }
 
+function queryOf(url: string): URLSearchParams {
+  const q = url.indexOf('?');
+  return new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
+}
+
+/** The permissions and warnings parts of /readyz (only what is set). */
+function notes(r: Readiness): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (r.permissions !== undefined) out.permissions = r.permissions;
+  if (r.warnings !== undefined && r.warnings.length > 0) out.warnings = r.warnings;
+  return out;
+}
+
 function readyz(r: Readiness): Reply {
   if (!r.consul.reachable) {
     const ready = r.ready && r.consul.synced;
@@ -137,13 +171,14 @@ function readyz(r: Readiness): Reply {
       status: 'degraded',
       ready,
       consul: r.consul,
+      ...notes(r),
       reason: `Consul is unreachable${r.consul.lastError ? ` (${r.consul.lastError})` : ''}; ${
         ready ? 'serving the last known state' : 'no state has been read yet'
       }`,
     });
   }
   if (!r.ready || !r.consul.synced) {
-    return json(503, { status: 'not_ready', ready: false, consul: r.consul, reason: 'waiting for the first full sync from Consul' });
+    return json(503, { status: 'not_ready', ready: false, consul: r.consul, ...notes(r), reason: 'waiting for the first full sync from Consul' });
   }
-  return json(200, { status: 'ready', ready: true, consul: r.consul });
+  return json(200, { status: 'ready', ready: true, consul: r.consul, ...notes(r) });
 }

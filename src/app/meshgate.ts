@@ -2,12 +2,15 @@
 import { startAdminServer, type Readiness } from '../admin/admin-server.js';
 import { createMetrics } from '../admin/metrics.js';
 import type { ServeOptions } from '../cli/serve-options.js';
+import { checkOwnPermissions, ConsulAuthorizer, type OwnPermissions } from '../consul/authorizer.js';
 import { ConsulClient } from '../consul/consul-client.js';
 import { ConsulWatcher } from '../consul/consul-watcher.js';
 import { componentLogger, createRootLogger, type Logger } from '../log/logger.js';
 import { buildModel } from '../model/build-model.js';
+import { AccessControl } from '../xds/access-control.js';
 import { SnapshotCache } from '../xds/cache.js';
 import { startXdsServer } from '../xds/server.js';
+import { xdsServerCredentials } from '../xds/tls.js';
 import { Coalescer } from './coalescer.js';
 import { Reconciler } from './reconciler.js';
 
@@ -20,6 +23,11 @@ export interface RunningMeshgate {
 export async function startMeshgate(opts: ServeOptions, rootLogger?: Logger): Promise<RunningMeshgate> {
   const root = rootLogger ?? createRootLogger(opts.logLevel as Parameters<typeof createRootLogger>[0]);
   const log = componentLogger(root, 'app');
+  // Bad TLS files fail start-up before anything listens.
+  const credentials =
+    opts.xdsTlsCert !== undefined && opts.xdsTlsKey !== undefined
+      ? xdsServerCredentials({ certFile: opts.xdsTlsCert, keyFile: opts.xdsTlsKey, clientCaFile: opts.xdsTlsClientCa })
+      : undefined;
   let connectedProxies = (): number => 0;
   const metrics = createMetrics({ connectedProxies: () => connectedProxies() });
   const cache = new SnapshotCache();
@@ -29,13 +37,29 @@ export async function startMeshgate(opts: ServeOptions, rootLogger?: Logger): Pr
     logger: componentLogger(root, 'consul'),
   });
 
+  // A stream is served only when its x-consul-token grants service:write on the proxy's service.
+  const access = new AccessControl({
+    authorizer: new ConsulAuthorizer({
+      address: opts.consulAddr,
+      trustDomain: () => watcher.state().trustDomain,
+      datacenter: () => watcher.state().datacenter,
+      aclsDisabled: () => {
+        const acl = watcher.status().acl;
+        return acl.source === 'agent-self' && acl.enabled === false;
+      },
+    }),
+    logger: componentLogger(root, 'acl'),
+    recheckMs: opts.aclRecheckMs,
+  });
+
   const reconcile = (): void => {
     const status = watcher.status();
     // Until every watch has answered once the state is partial: serving it would remove config.
     if (!status.synced) return;
     const started = performance.now();
-    const result = reconciler.apply(buildModel(watcher.state()));
+    const result = reconciler.apply(buildModel(watcher.state(), reconciler.current()));
     metrics.configProblems.set(result.problems);
+    if (result.changed) access.refresh(); // proxies that were unknown may be known now
     if (result.changed) {
       log.debug({ proxies: result.proxies, translated: result.translated, problems: result.problems, ms: +(performance.now() - started).toFixed(2) }, 'config updated');
     }
@@ -55,16 +79,41 @@ export async function startMeshgate(opts: ServeOptions, rootLogger?: Logger): Pr
   const xds = await startXdsServer({
     address: opts.xdsAddr,
     cache,
-    identify: (nodeId) => reconciler.identify(nodeId),
+    identify: (nodeId, nodeName) => reconciler.identify(nodeId, nodeName),
     logger: root,
+    access,
+    credentials,
   });
   connectedProxies = () => xds.status.streams().length;
+
+  // What meshgate's own token lacks: checked at start-up and again every few minutes.
+  let permissions: OwnPermissions | null = null;
+  let reportedMissing = '';
+  const checkPermissions = async (): Promise<void> => {
+    const result = await checkOwnPermissions({ address: opts.consulAddr, token: opts.consulToken });
+    if (result.errors.length > 0 && permissions !== null) return; // Consul unreachable: keep the last answer
+    permissions = result;
+    const key = result.missing.map((m) => m.permission).join('|');
+    if (key === reportedMissing) return;
+    reportedMissing = key;
+    for (const m of result.missing) {
+      log.warn({ permission: m.permission, detail: m.detail }, `meshgate's Consul token lacks ${m.permission}, needed for ${m.neededFor}`);
+    }
+    if (result.missing.length === 0) log.info('meshgate\'s Consul token has the permissions it needs');
+  };
+  const permissionTimer = setInterval(() => void checkPermissions().catch(() => undefined), 5 * 60_000);
+  permissionTimer.unref();
 
   const readiness = (): Readiness => {
     const consul = watcher.status();
     return {
       ready: consul.synced && consul.reachable && reconciler.hasModel(),
       consul: { synced: consul.synced, reachable: consul.reachable, lastError: consul.lastError },
+      permissions,
+      warnings: [
+        ...consul.warnings,
+        ...(permissions?.missing ?? []).map((m) => `meshgate's Consul token lacks ${m.permission}, needed for ${m.neededFor}`),
+      ],
     };
   };
   let admin;
@@ -74,22 +123,35 @@ export async function startMeshgate(opts: ServeOptions, rootLogger?: Logger): Pr
       logger: root,
       status: xds.status,
       readiness,
-      config: (nodeId) => cache.snapshotJson(nodeId),
+      config: (nodeId, nodeName) => {
+        const found = reconciler.cacheKey(nodeId, nodeName);
+        return 'key' in found ? cache.snapshotJson(found.key) : undefined;
+      },
+      whyMissing: (nodeId, nodeName) => {
+        const found = reconciler.cacheKey(nodeId, nodeName);
+        return 'error' in found ? found.error : null;
+      },
+      denials: () => access.denials(),
       problems: () => reconciler.problems(),
       registry: metrics.registry,
     });
   } catch (err) {
+    access.stop();
+    clearInterval(permissionTimer);
     await xds.stop(0);
     throw err;
   }
   watcher.start();
-  log.info({ xds: `${opts.xdsAddr.split(':')[0]}:${xds.port}`, admin: admin.port, consul: opts.consulAddr }, 'meshgate serving');
+  void checkPermissions().catch((err: unknown) => log.warn({ err }, 'could not check the permissions of meshgate\'s Consul token'));
+  log.info({ xds: `${opts.xdsAddr.split(':')[0]}:${xds.port}`, xdsTls: credentials !== undefined, admin: admin.port, consul: opts.consulAddr }, 'meshgate serving');
 
   return {
     xdsPort: xds.port,
     adminPort: admin.port,
     async stop() {
       coalescer.stop();
+      clearInterval(permissionTimer);
+      access.stop();
       await watcher.stop();
       await admin.stop();
       await xds.stop();

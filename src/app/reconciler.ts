@@ -1,10 +1,12 @@
 // model → translate → cache: turns each new model into per-proxy resources in the xDS cache.
 import type { Logger } from '../log/logger.js';
 import { sameModel, shareUnchanged } from '../model/share-unchanged.js';
-import type { MeshModel, Problem } from '../model/types.js';
+import { proxyKey, type MeshModel, type Problem, type ProxyModel } from '../model/types.js';
 import { sameInputs, translateInputs } from '../translate/inputs.js';
 import { translateProxy } from '../translate/index.js';
+import type { AmbiguousProxy, KnownProxy } from '../xds/ads-stream.js';
 import type { SnapshotCache } from '../xds/cache.js';
+import type { DesiredResource } from '../xds/resource-types.js';
 
 export interface ReconcileResult {
   /** False when the model equals the last one: nothing was translated. */
@@ -18,12 +20,27 @@ export interface ReconcileResult {
 interface Translated {
   inputs: readonly unknown[];
   problems: readonly Problem[];
+  /** What the cache holds for the proxy: the last ready translation (null before the first one). */
+  resources: readonly DesiredResource[] | null;
 }
 
+/** What a connecting proxy resolves to; see identify(). */
+export type ProxyIdentity = KnownProxy | AmbiguousProxy | null;
+
+/**
+ * Writes each proxy's resources into the cache under proxyKey(node, id). A proxy ID only one
+ * registration has also gets an alias entry under the bare ID, for proxies that connect without
+ * node.metadata.node_name. When a second registration with that ID appears the alias is deleted:
+ * a stream on it keeps what it was sent and is sent nothing more until it names its node.
+ */
 export class Reconciler {
   private model: MeshModel | null = null;
   private currentProblems: readonly Problem[] = [];
   private readonly translated = new Map<string, Translated>();
+  /** Proxy keys by bare service ID. */
+  private byId = new Map<string, string[]>();
+  /** Alias entries in the cache: bare ID → the resources written under it. */
+  private readonly aliases = new Map<string, readonly DesiredResource[]>();
 
   constructor(
     private readonly cache: SnapshotCache,
@@ -41,36 +58,99 @@ export class Reconciler {
     this.model = model;
     const problems: Problem[] = [...model.problems];
     let translated = 0;
-    for (const id of model.proxies.keys()) {
-      const inputs = translateInputs(model, id);
-      let last = this.translated.get(id);
+    for (const key of model.proxies.keys()) {
+      const inputs = translateInputs(model, key);
+      let last = this.translated.get(key);
       if (!last || !sameInputs(last.inputs, inputs)) {
-        const config = translateProxy(model, id)!;
-        this.cache.set(id, config.resources);
-        last = { inputs, problems: config.problems };
-        this.translated.set(id, last);
+        const config = translateProxy(model, key)!;
+        let resources = last?.resources ?? null;
+        // Not ready (e.g. no certificate yet): the proxy keeps its last good resources.
+        if (config.ready) {
+          resources = config.resources;
+          this.cache.set(key, resources);
+        }
+        last = { inputs, problems: config.problems, resources };
+        this.translated.set(key, last);
         translated += 1;
       }
       problems.push(...last.problems);
     }
     // A proxy whose registration is gone keeps its stream but gets nothing more to serve.
-    for (const id of previous?.proxies.keys() ?? []) {
-      if (model.proxies.has(id)) continue;
-      this.translated.delete(id);
-      this.cache.set(id, []);
+    for (const key of previous?.proxies.keys() ?? []) {
+      if (model.proxies.has(key)) continue;
+      this.translated.delete(key);
+      this.cache.set(key, []);
     }
+    this.updateAliases(model);
     this.reportProblems(dedupe(problems));
     return { changed: true, proxies: model.proxies.size, translated, problems: this.currentProblems.length };
   }
 
-  /** What a connecting node.id is, for the status of its stream; null when it is not registered. */
-  identify(nodeId: string): { kind: string; service: string } | null {
-    const proxy = this.model?.proxies.get(nodeId);
-    return proxy ? { kind: proxy.kind, service: proxy.destinationService ?? proxy.service } : null;
+  /**
+   * What a connecting proxy is. With a node name: the registration (node, id). Without: the only
+   * registration with that ID, `{ ambiguous: [nodes] }` when several nodes have one, else null.
+   */
+  identify(nodeId: string, nodeName: string | null = null): ProxyIdentity {
+    const model = this.model;
+    if (!model) return null;
+    if (nodeName !== null) return describe(model.proxies.get(proxyKey(nodeName, nodeId)));
+    const keys = this.byId.get(nodeId) ?? [];
+    if (keys.length > 1) return { ambiguous: keys.map((k) => model.proxies.get(k)!.node).sort() };
+    return describe(keys.length === 1 ? model.proxies.get(keys[0]!) : undefined);
+  }
+
+  /** The cache key of (id, node name), or why there is none (unknown or ambiguous). */
+  cacheKey(nodeId: string, nodeName: string | null): { key: string } | { error: string } {
+    const found = this.identify(nodeId, nodeName);
+    if (found !== null && 'ambiguous' in found) {
+      return {
+        error: `node id "${nodeId}" is registered on several nodes (${found.ambiguous.join(', ')}); name one: ?node=<node name>`,
+      };
+    }
+    return { key: nodeName === null ? nodeId : proxyKey(nodeName, nodeId) };
+  }
+
+  private updateAliases(model: MeshModel): void {
+    const byId = new Map<string, string[]>();
+    for (const [key, proxy] of model.proxies) {
+      const keys = byId.get(proxy.id);
+      if (keys) keys.push(key);
+      else byId.set(proxy.id, [key]);
+    }
+    for (const [id, keys] of byId) {
+      if (keys.length > 1) {
+        if (this.aliases.delete(id)) this.cache.delete(id);
+        if ((this.byId.get(id)?.length ?? 0) < 2) {
+          const nodes = keys.map((k) => model.proxies.get(k)!.node).sort();
+          this.logger.warn(
+            { proxy: id, nodes },
+            `proxy ID ${id} is registered on ${nodes.length} nodes (${nodes.join(', ')}); a proxy connecting with only node.id ${id} ` +
+              'is not served: it must send node.metadata.node_name (Consul\'s bootstrap and meshgate bootstrap set it)',
+          );
+        }
+        continue;
+      }
+      const resources = this.translated.get(keys[0]!)?.resources ?? null;
+      if (resources === null || this.aliases.get(id) === resources) continue;
+      this.cache.set(id, resources);
+      this.aliases.set(id, resources);
+    }
+    // IDs no registration has any more: like a removed proxy, nothing more to serve.
+    for (const id of [...this.aliases.keys()]) {
+      if (byId.has(id)) continue;
+      this.aliases.delete(id);
+      this.cache.set(id, []);
+    }
+    this.byId = byId;
   }
 
   problems(): readonly Problem[] {
     return this.currentProblems;
+  }
+
+  /** The model in force (the last one applied), or null before the first. */
+  current(): MeshModel | null {
+    return this.model;
   }
 
   hasModel(): boolean {
@@ -89,6 +169,10 @@ export class Reconciler {
     }
     this.currentProblems = next;
   }
+}
+
+function describe(proxy: ProxyModel | undefined): KnownProxy | null {
+  return proxy ? { kind: proxy.kind, service: proxy.destinationService ?? proxy.service } : null;
 }
 
 /** Proxies of the same gateway report the same problems: keep each once. */

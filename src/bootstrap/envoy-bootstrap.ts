@@ -23,6 +23,41 @@ export interface EnvoyBootstrapOptions {
   adminPort?: number;
   /** ACL token sent as gRPC metadata `x-consul-token` ('' = none). */
   token?: string;
+  /** Connect to meshgate over TLS (meshgate serve --xds-tls-cert). */
+  tls?: XdsClientTls;
+}
+
+export interface XdsClientTls {
+  /** PEM of the CA meshgate's xDS certificate chains to; inlined in the bootstrap. */
+  caPem: string;
+  /** SNI and the name meshgate's certificate must carry (DNS or IP SAN); default: xdsHost. */
+  serverName?: string;
+  /** Client certificate and key files (paths where Envoy runs), when meshgate requires client certificates. */
+  clientCertFile?: string;
+  clientKeyFile?: string;
+}
+
+/** The UpstreamTlsContext of the local_agent cluster: verify meshgate's certificate and name, speak h2. */
+export function xdsTransportSocket(tls: XdsClientTls, xdsHost: string): object {
+  const name = tls.serverName ?? xdsHost;
+  const common: Record<string, unknown> = {
+    alpn_protocols: ['h2'],
+    validation_context: {
+      trusted_ca: { inline_string: tls.caPem.endsWith('\n') ? tls.caPem : `${tls.caPem}\n` },
+      match_typed_subject_alt_names: [{ san_type: isIP(name) === 0 ? 'DNS' : 'IP_ADDRESS', matcher: { exact: name } }],
+    },
+  };
+  if (tls.clientCertFile !== undefined && tls.clientKeyFile !== undefined) {
+    common.tls_certificates = [{ certificate_chain: { filename: tls.clientCertFile }, private_key: { filename: tls.clientKeyFile } }];
+  }
+  return {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+      ...(isIP(name) === 0 ? { sni: name } : {}),
+      common_tls_context: common,
+    },
+  };
 }
 
 export const LOCAL_AGENT_CLUSTER = 'local_agent';
@@ -73,6 +108,7 @@ export function envoyBootstrap(opts: EnvoyBootstrapOptions): object {
             cluster_name: LOCAL_AGENT_CLUSTER,
             endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(opts.xdsHost, opts.xdsPort) } }] }],
           },
+          ...(opts.tls ? { transport_socket: xdsTransportSocket(opts.tls, opts.xdsHost) } : {}),
         },
       ],
     },

@@ -69,8 +69,16 @@ async function fromAgent(get: Getter, opts: ResolveProxyOptions): Promise<Regist
     Proxy?: { DestinationServiceName?: string };
   } | null;
   if (svc === null) return undefined;
-  const self = (await get('/v1/agent/self')) as { Config?: { NodeName?: string } } | null;
-  const node = self?.Config?.NodeName ?? '';
+  // The node name goes into node.metadata.node_name: without it the proxy is identified by ID alone.
+  // A token without agent:read cannot read it here; the catalog lookup names the node instead.
+  let node = '';
+  try {
+    const self = (await get('/v1/agent/self')) as { Config?: { NodeName?: string } } | null;
+    node = self?.Config?.NodeName ?? '';
+  } catch (err) {
+    if (!(err instanceof ConsulResponseError && err.status === 403)) throw err;
+  }
+  if (node === '') return undefined;
   if (opts.nodeName && node !== opts.nodeName) return undefined;
   return { kind: svc.Kind ?? '', service: svc.Service ?? '', destination: svc.Proxy?.DestinationServiceName, node };
 }
@@ -85,7 +93,15 @@ async function fromCatalog(get: Getter, opts: ResolveProxyOptions): Promise<Regi
       ServiceName: string;
       ServiceProxy?: { DestinationServiceName?: string };
     }>;
-    const hit = entries.find((e) => !opts.nodeName || e.Node === opts.nodeName);
+    const hits = entries.filter((e) => !opts.nodeName || e.Node === opts.nodeName);
+    if (hits.length > 1) {
+      throw new MeshgateError(
+        'PROXY_UNKNOWN',
+        `service ID "${opts.proxyId}" is registered on ${hits.length} nodes (${hits.map((h) => h.Node).sort().join(', ')}); ` +
+          'pass --node-name to say which one this Envoy is',
+      );
+    }
+    const hit = hits[0];
     if (hit) {
       return {
         kind: hit.ServiceKind ?? '',

@@ -1,5 +1,5 @@
 // `meshgate bootstrap`: looks the proxy up in Consul and writes its Envoy bootstrap.
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { envoyBootstrap } from '../bootstrap/envoy-bootstrap.js';
 import { resolveProxy } from '../bootstrap/resolve-proxy.js';
@@ -15,6 +15,10 @@ const bootstrapOptionsSchema = z.object({
   consulAddr: consulAddress,
   token: z.string(),
   output: z.string().min(1).optional(),
+  xdsTlsCa: z.string().trim().min(1, 'must name a file').optional(),
+  xdsTlsServerName: z.string().trim().min(1, 'must not be empty').optional(),
+  xdsTlsCert: z.string().trim().min(1, 'must name a file').optional(),
+  xdsTlsKey: z.string().trim().min(1, 'must name a file').optional(),
 });
 
 export type BootstrapOptions = z.infer<typeof bootstrapOptionsSchema>;
@@ -27,6 +31,10 @@ const BOOTSTRAP_FLAGS: Record<keyof BootstrapOptions, string> = {
   consulAddr: '--consul-addr',
   token: '--token',
   output: '--output',
+  xdsTlsCa: '--xds-tls-ca',
+  xdsTlsServerName: '--xds-tls-server-name',
+  xdsTlsCert: '--xds-tls-cert',
+  xdsTlsKey: '--xds-tls-key',
 };
 
 export function parseBootstrapOptions(
@@ -41,6 +49,10 @@ export function parseBootstrapOptions(
     consulAddr: flags.consulAddr ?? (env.CONSUL_HTTP_ADDR || '127.0.0.1:8500'),
     token: flags.token ?? env.CONSUL_HTTP_TOKEN ?? '',
     output: flags.output,
+    xdsTlsCa: flags.xdsTlsCa,
+    xdsTlsServerName: flags.xdsTlsServerName,
+    xdsTlsCert: flags.xdsTlsCert,
+    xdsTlsKey: flags.xdsTlsKey,
   };
   const result = bootstrapOptionsSchema.safeParse(values);
   if (!result.success) {
@@ -49,7 +61,26 @@ export function parseBootstrapOptions(
       `invalid flags for meshgate bootstrap:\n${describeFlagErrors(result.error, BOOTSTRAP_FLAGS, values)}`,
     );
   }
-  return result.data;
+  const o = result.data;
+  const usage = (m: string) => new MeshgateError('CONFIG_INVALID', `invalid flags for meshgate bootstrap:\n  ${m}`);
+  if ((o.xdsTlsCert === undefined) !== (o.xdsTlsKey === undefined)) throw usage('--xds-tls-cert and --xds-tls-key go together');
+  if (o.xdsTlsCa === undefined && (o.xdsTlsCert !== undefined || o.xdsTlsServerName !== undefined)) {
+    throw usage('--xds-tls-cert, --xds-tls-key and --xds-tls-server-name need --xds-tls-ca (the CA of meshgate\'s xDS certificate)');
+  }
+  return o;
+}
+
+async function readCa(file: string): Promise<string> {
+  let pem: string;
+  try {
+    pem = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new MeshgateError('CONFIG_INVALID', `--xds-tls-ca ${file}: cannot read it: ${(err as Error).message}`, { cause: err });
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new MeshgateError('CONFIG_INVALID', `--xds-tls-ca ${file}: no PEM certificate in it; give the CA certificate meshgate's xDS certificate is signed by`);
+  }
+  return pem;
 }
 
 /** Resolves the proxy and returns the bootstrap as pretty JSON; writes it to `output` when given. */
@@ -61,6 +92,15 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<string> {
     nodeName: opts.nodeName,
   });
   const xds = splitHostPort(opts.xdsAddr);
+  const tls =
+    opts.xdsTlsCa === undefined
+      ? undefined
+      : {
+          caPem: await readCa(opts.xdsTlsCa),
+          serverName: opts.xdsTlsServerName,
+          clientCertFile: opts.xdsTlsCert,
+          clientKeyFile: opts.xdsTlsKey,
+        };
   const admin = splitHostPort(opts.adminAddr);
   const text =
     JSON.stringify(
@@ -74,6 +114,7 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<string> {
         adminAddress: admin.host,
         adminPort: admin.port,
         token: opts.token,
+        tls,
       }),
       null,
       2,

@@ -53,6 +53,10 @@ function buildProgram(): Command {
     .option('--admin-addr <host:port>', `where to serve the admin API (default: ${SERVE_DEFAULTS.adminAddr})`)
     .option('--debounce-ms <ms>', `how long to coalesce Consul changes (default: ${SERVE_DEFAULTS.debounceMs})`)
     .option('--log-level <level>', `fatal, error, warn, info, debug, trace or silent (default: ${SERVE_DEFAULTS.logLevel})`)
+    .option('--xds-tls-cert <file>', 'serve xDS over TLS with this PEM certificate (chain); needs --xds-tls-key')
+    .option('--xds-tls-key <file>', 'PEM private key of --xds-tls-cert')
+    .option('--xds-tls-client-ca <file>', 'require xDS clients to present a certificate signed by this PEM CA')
+    .option('--acl-recheck-ms <ms>', `how often every open xDS stream's token is checked again (default: ${SERVE_DEFAULTS.aclRecheckMs})`)
     .action((flags: RawServeFlags) => serve(flags));
 
   program
@@ -64,6 +68,10 @@ function buildProgram(): Command {
     .option('--xds-addr <host:port>', 'meshgate xDS address (default: 127.0.0.1:18000)')
     .option('--consul-addr <host:port>', 'Consul HTTP address (default: $CONSUL_HTTP_ADDR or 127.0.0.1:8500)')
     .option('--token <token>', 'ACL token for Consul and for the proxy (default: $CONSUL_HTTP_TOKEN)')
+    .option('--xds-tls-ca <file>', 'connect to meshgate over TLS, trusting this PEM CA (as given to meshgate serve --xds-tls-cert)')
+    .option('--xds-tls-server-name <name>', 'TLS server name (SNI and the name the certificate must carry; default: the --xds-addr host)')
+    .option('--xds-tls-cert <file>', 'client certificate Envoy presents (when meshgate serve has --xds-tls-client-ca)')
+    .option('--xds-tls-key <file>', 'private key of --xds-tls-cert')
     .option('--output <file>', 'also write the bootstrap to this file')
     .action(async (flags: Record<string, string>) => {
       const text = await runBootstrap(parseBootstrapOptions(flags));

@@ -5,6 +5,8 @@ import { consulAddress, describeFlagErrors, hostPort } from './address.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+const filePath = z.string().trim().min(1, 'must name a file').optional();
+
 export const serveOptionsSchema = z.object({
   consulAddr: consulAddress,
   consulToken: z.string(),
@@ -16,6 +18,14 @@ export const serveOptionsSchema = z.object({
     .min(0, 'must be 0 or more')
     .max(60_000, 'must be at most 60000'),
   logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }),
+  xdsTlsCert: filePath,
+  xdsTlsKey: filePath,
+  xdsTlsClientCa: filePath,
+  aclRecheckMs: z.coerce
+    .number({ error: 'must be a whole number of milliseconds' })
+    .int('must be a whole number of milliseconds')
+    .min(1_000, 'must be at least 1000')
+    .max(3_600_000, 'must be at most 3600000'),
 });
 
 export type ServeOptions = z.infer<typeof serveOptionsSchema>;
@@ -27,6 +37,10 @@ export const SERVE_FLAGS: Record<keyof ServeOptions, string> = {
   adminAddr: '--admin-addr',
   debounceMs: '--debounce-ms',
   logLevel: '--log-level',
+  xdsTlsCert: '--xds-tls-cert',
+  xdsTlsKey: '--xds-tls-key',
+  xdsTlsClientCa: '--xds-tls-client-ca',
+  aclRecheckMs: '--acl-recheck-ms',
 };
 
 export const SERVE_DEFAULTS = {
@@ -35,6 +49,7 @@ export const SERVE_DEFAULTS = {
   adminAddr: '127.0.0.1:19100',
   debounceMs: '20',
   logLevel: 'info',
+  aclRecheckMs: '30000',
 } as const;
 
 /** Raw flag values as commander gives them (strings, or undefined when not given). */
@@ -52,10 +67,24 @@ export function parseServeOptions(flags: RawServeFlags, env: NodeJS.ProcessEnv =
     adminAddr: flags.adminAddr ?? SERVE_DEFAULTS.adminAddr,
     debounceMs: flags.debounceMs ?? SERVE_DEFAULTS.debounceMs,
     logLevel: flags.logLevel ?? SERVE_DEFAULTS.logLevel,
+    xdsTlsCert: flags.xdsTlsCert,
+    xdsTlsKey: flags.xdsTlsKey,
+    xdsTlsClientCa: flags.xdsTlsClientCa,
+    aclRecheckMs: flags.aclRecheckMs ?? SERVE_DEFAULTS.aclRecheckMs,
   };
   const result = serveOptionsSchema.safeParse(values);
   if (!result.success) {
     throw new MeshgateError('CONFIG_INVALID', `invalid flags for meshgate serve:\n${describeFlagErrors(result.error, SERVE_FLAGS, values)}`);
   }
-  return result.data;
+  const o = result.data;
+  if ((o.xdsTlsCert === undefined) !== (o.xdsTlsKey === undefined)) {
+    throw new MeshgateError('CONFIG_INVALID', 'invalid flags for meshgate serve:\n  --xds-tls-cert and --xds-tls-key go together: give both to serve xDS over TLS');
+  }
+  if (o.xdsTlsClientCa !== undefined && o.xdsTlsCert === undefined) {
+    throw new MeshgateError(
+      'CONFIG_INVALID',
+      'invalid flags for meshgate serve:\n  --xds-tls-client-ca needs --xds-tls-cert and --xds-tls-key: client certificates are only checked over TLS',
+    );
+  }
+  return o;
 }

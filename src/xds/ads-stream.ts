@@ -4,13 +4,39 @@ import { status as GrpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { Node } from '../../generated/envoy/config/core/v3/base.js';
 import type { Status } from '../../generated/google/rpc/status.js';
 import type { Logger } from '../log/logger.js';
+import { proxyKey } from '../model/types.js';
+import type { AccessControl, AccessSubject, GatedStream } from './access-control.js';
 import type { CachedResource, NodeSnapshot, SnapshotCache } from './cache.js';
 import { NonceGenerator } from './nonce.js';
 import { TYPE_ORDER, TYPE_SHORT_NAMES, TypeUrl, isTypeUrl } from './resource-types.js';
 import type { StreamStatus } from './status.js';
 import { TypeState } from './stream-state.js';
 
-export type Identify = (nodeId: string) => { kind: string; service: string } | null;
+/** A registered proxy as the status page shows it; `service` is the one its token needs service:write on. */
+export interface KnownProxy {
+  kind: string;
+  service: string;
+}
+
+/** A bare node.id that more than one registration has: the stream must send node.metadata.node_name. */
+export interface AmbiguousProxy {
+  ambiguous: string[];
+}
+
+/**
+ * What a connecting proxy is: with a node name, the registration (node name, node.id); without one,
+ * the only registration with that ID. null when nothing is registered.
+ */
+export type Identify = (nodeId: string, nodeName: string | null) => KnownProxy | AmbiguousProxy | null;
+
+/** The cache key a stream reads: `<node name>/<id>` when the node name is known, else the bare ID (an alias). */
+export function streamCacheKey(nodeId: string, nodeName: string | null): string {
+  return nodeName === null ? nodeId : proxyKey(nodeName, nodeId);
+}
+
+export function isAmbiguous(identity: KnownProxy | AmbiguousProxy | null): identity is AmbiguousProxy {
+  return identity !== null && 'ambiguous' in identity;
+}
 
 /** What the server needs from a stream of either protocol. */
 export interface StreamHandle {
@@ -22,6 +48,8 @@ export interface StreamContext {
   cache: SnapshotCache;
   logger: Logger;
   identify: Identify;
+  /** When set, a stream sends nothing until its token is authorized. */
+  access?: AccessControl;
   onClose(stream: StreamHandle): void;
 }
 
@@ -44,7 +72,14 @@ export abstract class AdsStream<Req extends AdsRequest, Plan> implements StreamH
   protected readonly types = new Map<TypeUrl, TypeState>();
   protected readonly logger: Logger;
   protected nodeId: string | null = null;
+  /** node.metadata.node_name: the Consul node the proxy is registered on (null when not sent). */
+  private nodeName: string | null = null;
+  /** The SnapshotCache key this stream reads (see streamCacheKey). */
+  private cacheKey: string | null = null;
   private nodeCluster = '';
+  private readonly token: string;
+  private authorized: boolean;
+  private readonly gate: GatedStream;
   private readonly nonces = new NonceGenerator();
   private readonly connectedAt = new Date().toISOString();
   private readonly peer: string;
@@ -61,6 +96,20 @@ export abstract class AdsStream<Req extends AdsRequest, Plan> implements StreamH
   ) {
     this.peer = call.getPeer();
     this.logger = ctx.logger;
+    const token = call.metadata?.get('x-consul-token')[0];
+    this.token = token === undefined ? '' : token.toString();
+    this.authorized = ctx.access === undefined;
+    this.gate = {
+      id: this.id,
+      token: this.token,
+      subject: () => this.subject(),
+      allow: () => {
+        this.authorized = true;
+        this.logger.debug({ node: this.nodeId, nodeName: this.nodeName, peer: this.peer }, 'ADS stream authorized');
+        this.schedulePump();
+      },
+      deny: (message) => this.fail(GrpcStatus.PERMISSION_DENIED, message),
+    };
     call.on('data', (req: Req | UndecodableRequest) => this.onData(req));
     call.on('end', () => {
       this.close();
@@ -78,17 +127,21 @@ export abstract class AdsStream<Req extends AdsRequest, Plan> implements StreamH
   protected abstract send(st: TypeState, plan: Plan, snap: NodeSnapshot): void;
 
   status(): StreamStatus {
-    const identity = this.nodeId ? this.ctx.identify(this.nodeId) : null;
+    const found = this.nodeId ? this.ctx.identify(this.nodeId, this.nodeName) : null;
+    const identity = isAmbiguous(found) ? null : found;
     return {
       streamId: this.id,
       protocol: this.protocol,
       nodeId: this.nodeId ?? '',
+      nodeName: this.nodeName,
       cluster: this.nodeCluster,
       peer: this.peer,
       connectedAt: this.connectedAt,
       known: identity !== null,
       kind: identity?.kind ?? null,
       service: identity?.service ?? null,
+      ...(isAmbiguous(found) ? { identity: { ambiguous: found.ambiguous } } : {}),
+      authorization: this.ctx.access === undefined ? 'not-required' : this.authorized ? 'authorized' : 'pending',
       types: TYPE_ORDER.flatMap((t) => {
         const st = this.types.get(t);
         return st ? [st.status()] : [];
@@ -157,10 +210,22 @@ export abstract class AdsStream<Req extends AdsRequest, Plan> implements StreamH
           );
           return;
         }
+        const nodeName: unknown = req.node?.metadata?.node_name;
         this.nodeId = id;
+        this.nodeName = typeof nodeName === 'string' && nodeName !== '' ? nodeName : null;
         this.nodeCluster = req.node?.cluster ?? '';
-        this.unwatch = this.ctx.cache.watch(id, () => this.schedulePump());
-        this.logger.debug({ node: id, peer: this.peer, protocol: this.protocol }, 'ADS stream opened');
+        this.cacheKey = streamCacheKey(id, this.nodeName);
+        this.unwatch = this.ctx.cache.watch(this.cacheKey, () => this.schedulePump());
+        this.logger.debug({ node: id, nodeName: this.nodeName, peer: this.peer, protocol: this.protocol }, 'ADS stream opened');
+        const found = this.ctx.identify(id, this.nodeName);
+        if (isAmbiguous(found)) {
+          this.logger.warn(
+            { node: id, nodes: found.ambiguous, peer: this.peer },
+            `proxy ${id} connected without node.metadata.node_name and ${found.ambiguous.length} registrations have that ID ` +
+              `(on nodes ${found.ambiguous.join(', ')}); it is not served until it sends node_name (Consul's bootstrap and meshgate bootstrap set it)`,
+          );
+        }
+        this.ctx.access?.add(this.gate, this.peer);
       }
       if (req.typeUrl === '') {
         this.fail(
@@ -210,8 +275,12 @@ export abstract class AdsStream<Req extends AdsRequest, Plan> implements StreamH
    * un-ACKed; cluster and endpoint removals wait until listeners and routes are settled.
    */
   private pump(): void {
-    if (this.closed || this.nodeId === null) return;
-    const snap = this.ctx.cache.get(this.nodeId);
+    if (this.closed || this.cacheKey === null) return;
+    if (!this.authorized) {
+      this.ctx.access?.retry(this.gate); // its registration may have appeared
+      return;
+    }
+    const snap = this.ctx.cache.get(this.cacheKey);
     if (!snap) return; // nothing known for this node yet: keep whatever the proxy has
     this.prepare(snap);
     const referrersSettled = () => this.settled(TypeUrl.Listener, snap) && this.settled(TypeUrl.Route, snap);
@@ -224,6 +293,13 @@ export abstract class AdsStream<Req extends AdsRequest, Plan> implements StreamH
       const plan = this.pending(st, snap, () => isReferenced && !referrersSettled());
       if (plan) this.send(st, plan, snap);
     }
+  }
+
+  private subject(): AccessSubject | null {
+    if (this.nodeId === null) return null;
+    const found = this.ctx.identify(this.nodeId, this.nodeName);
+    if (found === null || isAmbiguous(found)) return null;
+    return { service: found.service, proxy: this.nodeName === null ? this.nodeId : proxyKey(this.nodeName, this.nodeId) };
   }
 
   /** Hook run before each send loop with the node's current snapshot. */
@@ -244,6 +320,7 @@ export abstract class AdsStream<Req extends AdsRequest, Plan> implements StreamH
     this.closed = true;
     this.unwatch?.();
     this.unwatch = null;
+    this.ctx.access?.remove(this.gate);
     this.ctx.onClose(this);
     this.logger.debug({ node: this.nodeId, peer: this.peer }, 'ADS stream closed');
   }

@@ -1,6 +1,7 @@
 // The ADS gRPC server: SotW and Delta on one port, streams fed from the SnapshotCache.
 import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
 import { componentLogger, type Logger } from '../log/logger.js';
+import type { AccessControl } from './access-control.js';
 import { adsServiceDefinition } from './ads-service.js';
 import type { Identify, StreamContext, StreamHandle, UndecodableRequest } from './ads-stream.js';
 import type { SnapshotCache } from './cache.js';
@@ -21,6 +22,10 @@ export interface XdsServerOptions {
   cache: SnapshotCache;
   identify: Identify;
   logger: Logger;
+  /** When set, streams are served only once their x-consul-token is authorized. */
+  access?: AccessControl;
+  /** Server credentials (TLS); default insecure. */
+  credentials?: ServerCredentials;
 }
 
 export interface XdsServer {
@@ -37,6 +42,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     cache: opts.cache,
     logger,
     identify: opts.identify,
+    access: opts.access,
     onClose: (stream) => streams.delete(stream),
   };
   const server = new Server({
@@ -52,11 +58,11 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     },
   });
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(opts.address, ServerCredentials.createInsecure(), (err, boundPort) =>
+    server.bindAsync(opts.address, opts.credentials ?? ServerCredentials.createInsecure(), (err, boundPort) =>
       err ? reject(err) : resolve(boundPort),
     );
   });
-  logger.info({ address: opts.address, port }, 'xDS server listening');
+  logger.info({ address: opts.address, port, tls: opts.credentials !== undefined && opts.credentials._isSecure() }, 'xDS server listening');
 
   let stopping: Promise<void> | null = null;
   return {

@@ -21,13 +21,19 @@ export interface StreamStatus {
   /** 'sotw' | 'delta' */
   protocol: 'sotw' | 'delta';
   nodeId: string;
+  /** node.metadata.node_name, null when the proxy did not send it. */
+  nodeName: string | null;
   cluster: string;
   peer: string;
   connectedAt: string;
-  /** known = a registration exists for node.id in the model. */
+  /** known = the stream's registration (node name + node.id, or the only one with node.id) exists in the model. */
   known: boolean;
   kind: string | null;
   service: string | null;
+  /** Present when node.id alone matches registrations on several nodes (node_name is needed). */
+  identity?: { ambiguous: string[] };
+  /** ACL check of the stream's x-consul-token: nothing is sent while 'pending'. */
+  authorization: 'not-required' | 'pending' | 'authorized';
   types: TypeStatus[];
 }
 

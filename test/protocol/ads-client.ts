@@ -1,5 +1,5 @@
 // A small ADS test client over a real grpc-js channel: queued responses, ACK helpers.
-import { credentials, type ClientDuplexStream, type StatusObject } from '@grpc/grpc-js';
+import { credentials, Metadata, type ChannelCredentials, type ClientDuplexStream, type StatusObject } from '@grpc/grpc-js';
 import { AggregatedDiscoveryServiceClient } from '../../generated/envoy/service/discovery/v3/ads.js';
 import {
   DeltaDiscoveryRequest,
@@ -87,14 +87,19 @@ class AdsStreamClient<Req, Res> {
 export class SotwClient extends AdsStreamClient<DiscoveryRequest, DiscoveryResponse> {
   private readonly names = new Map<string, string[]>();
 
-  constructor(stream: ClientDuplexStream<DiscoveryRequest, DiscoveryResponse>, readonly nodeId: string) {
+  constructor(
+    stream: ClientDuplexStream<DiscoveryRequest, DiscoveryResponse>,
+    readonly nodeId: string,
+    private readonly nodeName?: string,
+  ) {
     super(stream, DiscoveryRequest as never);
   }
 
   /** Subscribes (or changes the subscription); the node is sent on every request, like Envoy does. */
   request(typeUrl: string, names: string[] = [], extra: DeepPartialRequest<DiscoveryRequest> = {}): void {
     this.names.set(typeUrl, names);
-    this.send({ node: { id: this.nodeId, cluster: 'test' }, typeUrl, resourceNames: names, ...extra });
+    const metadata = this.nodeName === undefined ? undefined : { node_name: this.nodeName };
+    this.send({ node: { id: this.nodeId, cluster: 'test', metadata }, typeUrl, resourceNames: names, ...extra });
   }
 
   ack(response: DiscoveryResponse): void {
@@ -120,12 +125,17 @@ export class SotwClient extends AdsStreamClient<DiscoveryRequest, DiscoveryRespo
 }
 
 export class DeltaClient extends AdsStreamClient<DeltaDiscoveryRequest, DeltaDiscoveryResponse> {
-  constructor(stream: ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>, readonly nodeId: string) {
+  constructor(
+    stream: ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>,
+    readonly nodeId: string,
+    private readonly nodeName?: string,
+  ) {
     super(stream, DeltaDiscoveryRequest as never);
   }
 
   subscribe(typeUrl: string, names: string[] = [], extra: DeepPartialRequest<DeltaDiscoveryRequest> = {}): void {
-    this.send({ node: { id: this.nodeId, cluster: 'test' }, typeUrl, resourceNamesSubscribe: names, ...extra });
+    const metadata = this.nodeName === undefined ? undefined : { node_name: this.nodeName };
+    this.send({ node: { id: this.nodeId, cluster: 'test', metadata }, typeUrl, resourceNamesSubscribe: names, ...extra });
   }
 
   ack(response: DeltaDiscoveryResponse): void {
@@ -142,19 +152,31 @@ export class DeltaClient extends AdsStreamClient<DeltaDiscoveryRequest, DeltaDis
   }
 }
 
+/** How a test stream presents itself: its ACL token (gRPC metadata) and node.metadata.node_name. */
+export interface StreamOptions {
+  token?: string;
+  nodeName?: string;
+}
+
+function callMetadata(opts: StreamOptions): Metadata {
+  const md = new Metadata();
+  if (opts.token !== undefined) md.set('x-consul-token', opts.token);
+  return md;
+}
+
 export class AdsTestClient {
   readonly client: InstanceType<typeof AggregatedDiscoveryServiceClient>;
 
-  constructor(port: number) {
-    this.client = new AggregatedDiscoveryServiceClient(`127.0.0.1:${port}`, credentials.createInsecure());
+  constructor(port: number, creds: ChannelCredentials = credentials.createInsecure(), host = '127.0.0.1', options: Record<string, string | number> = {}) {
+    this.client = new AggregatedDiscoveryServiceClient(`${host}:${port}`, creds, options);
   }
 
-  sotw(nodeId: string): SotwClient {
-    return new SotwClient(this.client.streamAggregatedResources(), nodeId);
+  sotw(nodeId: string, opts: StreamOptions = {}): SotwClient {
+    return new SotwClient(this.client.streamAggregatedResources(callMetadata(opts)), nodeId, opts.nodeName);
   }
 
-  delta(nodeId: string): DeltaClient {
-    return new DeltaClient(this.client.deltaAggregatedResources(), nodeId);
+  delta(nodeId: string, opts: StreamOptions = {}): DeltaClient {
+    return new DeltaClient(this.client.deltaAggregatedResources(callMetadata(opts)), nodeId, opts.nodeName);
   }
 
   close(): void {

@@ -1,5 +1,8 @@
 // Starts a real xDS server on 127.0.0.1:0 with a fresh cache, and a client connected to it.
+import type { ServerCredentials } from '@grpc/grpc-js';
 import { silentLogger, type Logger } from '../../src/log/logger.js';
+import type { AccessControl } from '../../src/xds/access-control.js';
+import { streamCacheKey } from '../../src/xds/ads-stream.js';
 import { SnapshotCache } from '../../src/xds/cache.js';
 import { startXdsServer, type XdsServer } from '../../src/xds/server.js';
 import { AdsTestClient } from './ads-client.js';
@@ -8,19 +11,38 @@ export interface Harness {
   cache: SnapshotCache;
   server: XdsServer;
   client: AdsTestClient;
-  /** Node IDs `identify` reports as registered. */
+  /**
+   * Proxies `identify` reports as registered, by cache key: the bare node.id for a proxy that
+   * connects without node_name, `<node name>/<id>` for one that sends it.
+   */
   known: Map<string, { kind: string; service: string }>;
+  /** Bare node IDs `identify` reports as registered on several nodes. */
+  ambiguous: Map<string, string[]>;
   stop(): Promise<void>;
 }
 
-export async function startHarness(logger: Logger = silentLogger()): Promise<Harness> {
+export interface HarnessOptions {
+  logger?: Logger;
+  access?: AccessControl;
+  credentials?: ServerCredentials;
+}
+
+export async function startHarness(loggerOrOptions: Logger | HarnessOptions = {}): Promise<Harness> {
+  const opts: HarnessOptions = 'info' in loggerOrOptions ? { logger: loggerOrOptions as Logger } : (loggerOrOptions as HarnessOptions);
   const cache = new SnapshotCache();
   const known = new Map<string, { kind: string; service: string }>();
+  const ambiguous = new Map<string, string[]>();
   const server = await startXdsServer({
     address: '127.0.0.1:0',
     cache,
-    identify: (id) => known.get(id) ?? null,
-    logger,
+    identify: (id, nodeName) => {
+      const nodes = nodeName === null ? ambiguous.get(id) : undefined;
+      if (nodes) return { ambiguous: nodes };
+      return known.get(streamCacheKey(id, nodeName)) ?? null;
+    },
+    logger: opts.logger ?? silentLogger(),
+    access: opts.access,
+    credentials: opts.credentials,
   });
   const client = new AdsTestClient(server.port);
   return {
@@ -28,8 +50,10 @@ export async function startHarness(logger: Logger = silentLogger()): Promise<Har
     server,
     client,
     known,
+    ambiguous,
     async stop() {
       client.close();
+      opts.access?.stop();
       await server.stop(500);
     },
   };

@@ -11,12 +11,14 @@ const stream: StreamStatus = {
   streamId: 1,
   protocol: 'delta',
   nodeId: 'web-sidecar-proxy',
+  nodeName: null,
   cluster: 'web',
   peer: '127.0.0.1:40000',
   connectedAt: '2024-01-01T00:00:00.000Z',
   known: true,
   kind: 'connect-proxy',
   service: 'web-sidecar-proxy',
+  authorization: 'not-required',
   types: [
     {
       typeUrl: TypeUrl.Cluster,
@@ -43,11 +45,26 @@ beforeAll(async () => {
     logger: silentLogger(),
     status: { streams: () => [stream] },
     readiness: () => readiness,
-    config: (nodeId) => (nodeId === 'web-sidecar-proxy' || nodeId === 'a b/c' ? { nodeId, clusters: [] } : undefined),
+    config: (nodeId, nodeName) => {
+      if (nodeId === 'dup') return nodeName === 'node1' ? { nodeId, nodeName, clusters: [] } : undefined;
+      return nodeId === 'web-sidecar-proxy' || nodeId === 'a b/c' ? { nodeId, clusters: [] } : undefined;
+    },
+    whyMissing: (nodeId, nodeName) => (nodeId === 'dup' && nodeName === null ? 'node id "dup" is registered on several nodes (node1, node2)' : null),
+    denials: () => [denial],
     problems: () => [problem],
     registry: metrics.registry,
   });
 });
+
+const denial = {
+  at: '2024-01-01T00:00:00.000Z',
+  streamId: 9,
+  proxy: 'node1/web-sidecar-proxy',
+  service: 'web',
+  missing: 'service:write on "web"',
+  reason: 'ACL not found',
+  peer: '127.0.0.1:5',
+};
 afterAll(async () => {
   await server.stop();
 });
@@ -143,6 +160,39 @@ describe('admin server', () => {
     expect(res.status).toBe(400);
     expect(JSON.parse(res.body).error).toBe('bad_request');
     expect((await call('/healthz')).status).toBe(200);
+  });
+
+  it('GET /debug/config/<id>?node=<name> picks the proxy on that node; an ambiguous id is a 409', async () => {
+    expect(JSON.parse((await call('/debug/config/dup?node=node1')).body)).toEqual({ nodeId: 'dup', nodeName: 'node1', clusters: [] });
+    const ambiguous = await call('/debug/config/dup');
+    expect(ambiguous.status).toBe(409);
+    expect(JSON.parse(ambiguous.body)).toMatchObject({ error: 'ambiguous', message: expect.stringContaining('node1, node2') });
+    const elsewhere = await call('/debug/config/dup?node=node9');
+    expect(elsewhere.status).toBe(404);
+    expect(JSON.parse(elsewhere.body).message).toContain('on node "node9"');
+  });
+
+  it('GET /debug/proxies/denied lists recent denials with the reason', async () => {
+    const res = await call('/debug/proxies/denied');
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toEqual([denial]);
+  });
+
+  it('GET /readyz tells which permissions meshgate\'s token lacks, and other warnings', async () => {
+    readiness = {
+      ready: true,
+      consul: { synced: true, reachable: true, lastError: null },
+      permissions: {
+        checkedAt: '2024-01-01T00:00:00.000Z',
+        missing: [{ permission: 'intentions:read', neededFor: 'RBAC', detail: 'Permission denied' }],
+        errors: [],
+      },
+      warnings: ["meshgate's Consul token lacks intentions:read, needed for RBAC"],
+    };
+    const body = JSON.parse((await call('/readyz')).body);
+    expect(body).toMatchObject({ status: 'ready', permissions: { missing: [{ permission: 'intentions:read' }] } });
+    expect(body.warnings[0]).toContain('intentions:read');
+    readiness = { ready: true, consul: { synced: true, reachable: true, lastError: null } };
   });
 
   it('GET /debug/problems lists problems', async () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { Reconciler } from '../../../src/app/reconciler.js';
 import { silentLogger } from '../../../src/log/logger.js';
-import type { MeshModel } from '../../../src/model/types.js';
+import { proxyKey, type MeshModel } from '../../../src/model/types.js';
 import { SnapshotCache } from '../../../src/xds/cache.js';
 import { TypeUrl } from '../../../src/xds/resource-types.js';
 import { loadGoldenInput } from '../../golden/load-model.js';
@@ -80,5 +80,63 @@ describe('Reconciler, incremental', () => {
     const moved = withService(withService(model, 'unrelated', 1), upstream, 4242);
     expect(r.apply(moved)).toMatchObject({ changed: true, translated: 1 });
     expect(cache.get(proxy!.id)!.type(TypeUrl.Endpoint).version).not.toBe(before);
+  });
+});
+
+describe('Reconciler, proxy identity', () => {
+  const withCopyOn = (model: MeshModel, node: string): { model: MeshModel; id: string; key: string; copyKey: string } => {
+    const [key, proxy] = [...model.proxies.entries()][0]!;
+    const copyKey = proxyKey(node, proxy.id);
+    return { model: { ...model, proxies: new Map(model.proxies).set(copyKey, { ...proxy, node }) }, id: proxy.id, key, copyKey };
+  };
+
+  it('writes each proxy under <node>/<id> and an alias under the bare ID while the ID is unique', () => {
+    const cache = new SnapshotCache();
+    const r = new Reconciler(cache, silentLogger());
+    const model = input('sidecar-tcp');
+    const [key, proxy] = [...model.proxies.entries()][0]!;
+    r.apply(model);
+    expect(key).toBe(proxyKey(proxy.node, proxy.id));
+    expect(cache.get(key)?.type(TypeUrl.Cluster).version).toBeDefined();
+    expect(cache.get(proxy.id)?.type(TypeUrl.Cluster).version).toBe(cache.get(key)?.type(TypeUrl.Cluster).version);
+    expect(r.identify(proxy.id, proxy.node)).toEqual({ kind: 'connect-proxy', service: proxy.destinationService });
+    expect(r.identify(proxy.id, 'elsewhere')).toBeNull();
+    expect(r.cacheKey(proxy.id, null)).toEqual({ key: proxy.id });
+  });
+
+  it('drops the alias when a second node registers the same ID, without notifying its streams, and reports the ambiguity', () => {
+    const cache = new SnapshotCache();
+    const r = new Reconciler(cache, silentLogger());
+    const base = input('sidecar-tcp');
+    r.apply(base);
+    const { model, id, key, copyKey } = withCopyOn(base, 'zz-node');
+    const notified: unknown[] = [];
+    cache.watch(id, (t) => notified.push(t));
+    r.apply(model);
+    expect(cache.get(id)).toBeUndefined();
+    expect(notified).toEqual([]);
+    expect(cache.get(copyKey)?.type(TypeUrl.Cluster).resources.size).toBeGreaterThan(0);
+    expect(cache.get(key)).toBeDefined();
+    const nodes = [base.proxies.get(key)!.node, 'zz-node'].sort();
+    expect(r.identify(id, null)).toEqual({ ambiguous: nodes });
+    expect(r.cacheKey(id, null)).toEqual({ error: expect.stringContaining('?node=') });
+
+    // Back to one registration: the alias returns.
+    r.apply(base);
+    expect(cache.get(id)?.type(TypeUrl.Cluster).resources.size).toBeGreaterThan(0);
+  });
+
+  it('keeps the last good resources of a proxy whose translation is not ready', () => {
+    const cache = new SnapshotCache();
+    const r = new Reconciler(cache, silentLogger());
+    const model = input('sidecar-tcp');
+    r.apply(model);
+    const [key] = [...model.proxies.keys()];
+    const before = cache.get(key!)!;
+    const noCerts: MeshModel = { ...model, connect: { roots: null, leaves: new Map() } };
+    const result = r.apply(noCerts);
+    expect(result.changed).toBe(true);
+    expect(cache.get(key!)).toBe(before);
+    expect(r.problems().some((p) => p.code === 'CONNECT_CERT_MISSING')).toBe(true);
   });
 });

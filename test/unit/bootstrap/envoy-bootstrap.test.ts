@@ -80,3 +80,37 @@ describe('envoyBootstrap', () => {
     expect(JSON.stringify(build({ token: 't' }))).toBe(JSON.stringify(build({ token: 't' })));
   });
 });
+
+describe('envoyBootstrap with xDS TLS', () => {
+  const CA = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----';
+  const socketOf = (b: any) => b.static_resources.clusters[0].transport_socket;
+
+  it('has no transport socket without TLS', () => {
+    expect(socketOf(build())).toBeUndefined();
+  });
+
+  it('verifies meshgate with the inlined CA, checks its name, and speaks h2', () => {
+    const s = socketOf(build({ xdsHost: 'meshgate.internal', tls: { caPem: CA } }));
+    expect(s.name).toBe('envoy.transport_sockets.tls');
+    expect(s.typed_config['@type']).toBe('type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext');
+    expect(s.typed_config.sni).toBe('meshgate.internal');
+    expect(s.typed_config.common_tls_context).toEqual({
+      alpn_protocols: ['h2'],
+      validation_context: {
+        trusted_ca: { inline_string: `${CA}\n` },
+        match_typed_subject_alt_names: [{ san_type: 'DNS', matcher: { exact: 'meshgate.internal' } }],
+      },
+    });
+  });
+
+  it('matches an IP SAN for an IP address (no SNI), honours a server name, and adds a client certificate', () => {
+    const byIp = socketOf(build({ tls: { caPem: CA } })).typed_config;
+    expect(byIp.sni).toBeUndefined();
+    expect(byIp.common_tls_context.validation_context.match_typed_subject_alt_names).toEqual([
+      { san_type: 'IP_ADDRESS', matcher: { exact: '127.0.0.1' } },
+    ]);
+    const named = socketOf(build({ tls: { caPem: CA, serverName: 'xds.mesh', clientCertFile: '/c.pem', clientKeyFile: '/k.pem' } })).typed_config;
+    expect(named.sni).toBe('xds.mesh');
+    expect(named.common_tls_context.tls_certificates).toEqual([{ certificate_chain: { filename: '/c.pem' }, private_key: { filename: '/k.pem' } }]);
+  });
+});

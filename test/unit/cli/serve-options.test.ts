@@ -22,7 +22,23 @@ describe('parseServeOptions', () => {
       adminAddr: '127.0.0.1:19100',
       debounceMs: 20,
       logLevel: 'info',
+      aclRecheckMs: 30000,
     });
+  });
+
+  it('takes the xDS TLS files as a set: cert and key together, client CA only with them', () => {
+    expect(parseServeOptions({ xdsTlsCert: 'c.pem', xdsTlsKey: 'k.pem', xdsTlsClientCa: 'ca.pem' }, {})).toMatchObject({
+      xdsTlsCert: 'c.pem',
+      xdsTlsKey: 'k.pem',
+      xdsTlsClientCa: 'ca.pem',
+    });
+    expect(parseError(() => parseServeOptions({ xdsTlsCert: 'c.pem' }, {})).message).toContain('--xds-tls-key');
+    expect(parseError(() => parseServeOptions({ xdsTlsClientCa: 'ca.pem' }, {})).message).toContain('--xds-tls-client-ca');
+  });
+
+  it('parses --acl-recheck-ms and refuses a too small value', () => {
+    expect(parseServeOptions({ aclRecheckMs: '5000' }, {}).aclRecheckMs).toBe(5000);
+    expect(parseError(() => parseServeOptions({ aclRecheckMs: '10' }, {})).message).toContain('--acl-recheck-ms');
   });
 
   it('falls back to CONSUL_HTTP_ADDR and CONSUL_HTTP_TOKEN, flags win over them', () => {
