@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only fanout,propagation,scale]`: runs the benchmarks one after the
+// `npm run bench [-- --quick] [-- --only fanout,propagation,scale,rotation]`: runs the benchmarks one after the
 // other (each in its own process, each stopping what it started), prints their tables and one
 // headline table of meshgate against its peers, and writes everything to bench/results/bench-<time>.json.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from './lib/repo-root.js';
 
-const BENCHMARKS = ['fanout', 'propagation', 'scale'] as const;
+const BENCHMARKS = ['fanout', 'propagation', 'scale', 'rotation'] as const;
 type Benchmark = (typeof BENCHMARKS)[number];
 
 const USAGE = `usage: npm run bench -- [--quick] [--only ${BENCHMARKS.join(',')}]
@@ -101,6 +101,27 @@ function headline(outcomes: Outcome[]): string[][] {
         }
       }
       if (consul && consul.status !== 'ok') rows.push(['propagation', `Consul xDS failed: ${consul.failure}`, '-', '-', '-']);
+    } else if (o.benchmark === 'rotation') {
+      const byPeer = new Map<string, any>((r.peers ?? []).map((p: any) => [p.peer, p]));
+      const mg = byPeer.get('meshgate');
+      const consul = byPeer.get('consul');
+      const ok = (p: any) => (p?.status === 'ok' ? p : null);
+      const total = (res: Record<string, number> | undefined) => (res ? Object.values(res).reduce((a, b) => a + b, 0) : null);
+      const what = `rotation ${r.options?.proxies} proxies`;
+      const figures: [string, (p: any) => number | null | undefined, string | null, number][] = [
+        ['PUT -> every proxy trusts the new root ms', (p) => p.allTrustMs, 'allTrustMs', 1],
+        ['PUT -> every proxy has a new leaf s', (p) => (p.allNewLeafMs == null ? null : p.allNewLeafMs / 1000), 'allNewLeafMs', 1],
+        ['leaf re-issued -> proxy has it p50 ms', (p) => p.deliveryMs?.median, 'deliveryMedianMs', 1],
+        ['leaf re-issued -> proxy has it p99 ms', (p) => p.deliveryMs?.p99, 'deliveryP99Ms', 1],
+        ['bytes per proxy', (p) => p.perProxy?.bytes, 'bytesPerProxy', 0],
+        ['resources re-sent per proxy', (p) => total(p.perProxy?.resources), 'resourcesPerProxy', 1],
+      ];
+      for (const [metric, f, key, digits] of figures) {
+        const a = ok(mg) ? f(mg) : null;
+        const b = ok(consul) ? f(consul) : null;
+        rows.push([what, metric, fmt(a, digits), fmt(b, digits), fmt(key ? r.ratios?.[key] : null, 3)]);
+      }
+      for (const p of [mg, consul]) if (p && p.status !== 'ok') rows.push([what, `${p.peer} ${p.status}: ${p.failure}`, '-', '-', '-']);
     } else {
       for (const s of r.sizes ?? []) {
         rows.push([`scale ${s.services} services`, `time to all ${s.proxies} proxies ACKed s`, fmt((s.cold?.fullConfigMs ?? NaN) / 1000), '-', '-']);

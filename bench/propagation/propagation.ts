@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import {
   ProcessGroup,
   freePorts,
+  httpGet,
   sleep,
   startConsul,
   startEnvoy,
@@ -75,8 +76,21 @@ export interface EventSample {
   perEnvoy: Record<string, number | null>;
 }
 
+/** What the sidecars' config says about zero trust, read from each sidecar Envoy's admin API. */
+export interface SecurityFacts {
+  sidecars: number;
+  /** Sidecars holding a certificate chain with a SPIFFE ID (/certs): they serve and present Connect mTLS. */
+  withLeaf: number;
+  /** Sidecars whose active listeners hold an RBAC filter (/config_dump): intentions are enforced. */
+  withRbac: number;
+  /** Where the leaf came from: inline in the config, or by SDS (Envoy's dynamic_active_secrets). */
+  viaSds: number;
+}
+
 export interface PeerResult {
   peer: PeerName;
+  /** mTLS and intentions as the sidecar Envoys hold them once configured. */
+  security: SecurityFacts | null;
   status: 'ok' | 'failed';
   /** Why the peer failed (empty when ok). */
   failure: string | null;
@@ -347,7 +361,7 @@ async function measurePeer(
 ): Promise<PeerResult> {
   const { consul, layout, opts, log } = ctx;
   const group = new ProcessGroup(ctx.group.logDir);
-  const result: PeerResult = { peer, status: 'ok', failure: null, rejections: [], warnings: [], initialConfigMs: null, events: {}, samples: [] };
+  const result: PeerResult = { peer, status: 'ok', failure: null, security: null, rejections: [], warnings: [], initialConfigMs: null, events: {}, samples: [] };
   const addrs = Array.from({ length: opts.instances }, (_, k) => endpointAddr(layout, k));
   let meshgate: MeshgateProcess | null = null;
   let envoys: NamedEnvoy[] = [];
@@ -379,6 +393,7 @@ async function measurePeer(
       return result;
     }
     result.initialConfigMs = Math.max(...Object.values(initial).map((v) => v ?? 0));
+    result.security = await securityFacts(envoys.filter((e) => e.name !== 'edge'));
     if (result.rejections.length > 0) log(`[${peer}] warning: Envoy rejected some config (see results JSON): ${result.rejections.length} Envoys`);
     log(`[${peer}] all Envoys configured in ${round(result.initialConfigMs, 0)} ms; measuring ${opts.events} events of each kind`);
 
@@ -428,6 +443,28 @@ async function measurePeer(
   }
 }
 
+/** Reads /certs and /config_dump of each sidecar Envoy: a SPIFFE leaf, an RBAC filter, secrets by SDS. */
+async function securityFacts(sidecars: NamedEnvoy[]): Promise<SecurityFacts> {
+  const facts: SecurityFacts = { sidecars: sidecars.length, withLeaf: 0, withRbac: 0, viaSds: 0 };
+  await Promise.all(
+    sidecars.map(async ({ envoy }) => {
+      const base = `http://127.0.0.1:${envoy.adminPort}`;
+      try {
+        const certs = JSON.parse((await httpGet(`${base}/certs`, { timeoutMs: 5000 })).body) as { certificates?: { cert_chain?: { subject_alt_names?: { uri?: string }[] }[] }[] };
+        const spiffe = (certs.certificates ?? []).some((c) => (c.cert_chain ?? []).some((cc) => (cc.subject_alt_names ?? []).some((san) => san.uri?.startsWith('spiffe://'))));
+        if (spiffe) facts.withLeaf++;
+        const listeners = (await httpGet(`${base}/config_dump?resource=dynamic_listeners`, { timeoutMs: 5000 })).body;
+        if (/filters\.(network|http)\.rbac\.v3\.RBAC/.test(listeners)) facts.withRbac++;
+        const secrets = (await httpGet(`${base}/config_dump?resource=dynamic_active_secrets`, { timeoutMs: 5000 })).body;
+        if (/tls_certificate/.test(secrets)) facts.viaSds++;
+      } catch {
+        // admin gone: counted as not holding it
+      }
+    }),
+  );
+  return facts;
+}
+
 const fmt = (v: number | undefined | null): string => (v === undefined || v === null || !Number.isFinite(v) ? '-' : v.toFixed(1));
 
 export function propagationTable(peers: PeerResult[]): string {
@@ -442,6 +479,12 @@ export function propagationTable(peers: PeerResult[]): string {
   const lines = [table(['event', 'meshgate median/p99 ms', 'Consul xDS median/p99 ms', 'Consul/meshgate (median)'], rows)];
   for (const p of peers) {
     if (p.status === 'failed') lines.push(`${p.peer}: FAILED: ${p.failure}`);
+    if (p.security) {
+      const s = p.security;
+      lines.push(
+        `${p.peer}: mTLS: ${s.withLeaf}/${s.sidecars} sidecars hold a SPIFFE leaf (${s.viaSds > 0 ? `by SDS on ${s.viaSds}` : 'inline in listeners and clusters'}); intentions: RBAC filter on ${s.withRbac}/${s.sidecars}`,
+      );
+    }
     const timeouts = EVENT_KINDS.reduce((n, k) => n + (p.events[k]?.timeouts ?? 0), 0);
     if (timeouts > 0) lines.push(`${p.peer}: ${timeouts} events timed out (not in the statistics)`);
     if (p.rejections.length > 0) lines.push(`${p.peer}: ${p.rejections.length} Envoys logged rejected config (details in the results JSON)`);

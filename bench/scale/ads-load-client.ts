@@ -1,8 +1,12 @@
 // A lightweight stand-in for an Envoy sidecar on ADS: one gRPC connection per proxy, subscribing
 // the way Envoy does (wildcard CDS and LDS, then EDS for the EDS clusters and RDS for the route
-// configs the listeners name), ACKing every response. Counts the bytes of every response message.
+// configs the listeners name, and, with `tls`, SDS for the secrets their TLS contexts name), ACKing
+// every response. Counts the bytes of every response message.
 import { Client, credentials, type ClientDuplexStream } from '@grpc/grpc-js';
 import { Cluster, Cluster_DiscoveryType } from '../../generated/envoy/config/cluster/v3/cluster.js';
+import type { TransportSocket } from '../../generated/envoy/config/core/v3/base.js';
+import { Secret } from '../../generated/envoy/extensions/transport_sockets/tls/v3/secret.js';
+import { DownstreamTlsContext, UpstreamTlsContext, type CommonTlsContext } from '../../generated/envoy/extensions/transport_sockets/tls/v3/tls.js';
 import { ClusterLoadAssignment } from '../../generated/envoy/config/endpoint/v3/endpoint.js';
 import { Listener } from '../../generated/envoy/config/listener/v3/listener.js';
 import { RouteConfiguration } from '../../generated/envoy/config/route/v3/route.js';
@@ -20,6 +24,41 @@ export type AdsProtocol = 'delta' | 'sotw';
 const SOTW_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
 const DELTA_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
 const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+const DOWNSTREAM_TLS_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
+const UPSTREAM_TLS_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
+
+/** What a TLS transport socket carries: an inline certificate chain and trust bundle, and the SDS secrets it names. */
+interface TlsRefs {
+  inlineChain: string | null;
+  inlineBundle: string | null;
+  sds: string[];
+}
+
+function dataText(spec: { $case: string; value: unknown } | undefined): string | null {
+  if (spec?.$case === 'inlineString') return spec.value as string;
+  if (spec?.$case === 'inlineBytes') return Buffer.from(spec.value as Uint8Array).toString('utf8');
+  return null;
+}
+
+function commonTlsRefs(ctx: CommonTlsContext | undefined, out: TlsRefs): void {
+  if (!ctx) return;
+  for (const c of ctx.tlsCertificates) out.inlineChain ??= dataText(c.certificateChain?.specifier);
+  for (const ref of ctx.tlsCertificateSdsSecretConfigs) out.sds.push(ref.name);
+  const v = ctx.validationContextType;
+  if (v?.$case === 'validationContext') out.inlineBundle ??= dataText(v.value.trustedCa?.specifier);
+  else if (v?.$case === 'validationContextSdsSecretConfig') out.sds.push(v.value.name);
+  else if (v?.$case === 'combinedValidationContext') {
+    out.inlineBundle ??= dataText(v.value.defaultValidationContext?.trustedCa?.specifier);
+    if (v.value.validationContextSdsSecretConfig) out.sds.push(v.value.validationContextSdsSecretConfig.name);
+  }
+}
+
+function tlsRefs(socket: TransportSocket | undefined, out: TlsRefs): void {
+  const cfg = socket?.configType;
+  if (cfg?.$case !== 'typedConfig') return;
+  if (cfg.value.typeUrl === DOWNSTREAM_TLS_TYPE) commonTlsRefs(DownstreamTlsContext.decode(cfg.value.value).commonTlsContext, out);
+  else if (cfg.value.typeUrl === UPSTREAM_TLS_TYPE) commonTlsRefs(UpstreamTlsContext.decode(cfg.value.value).commonTlsContext, out);
+}
 
 export interface TrafficCounters {
   /** Response messages received. */
@@ -53,6 +92,18 @@ export interface LoadClientOptions {
   onComplete?: (client: AdsLoadClient) => void;
   /** Called for every EDS resource received, with its cluster name. */
   onEndpoint?: (client: AdsLoadClient, clusterName: string) => void;
+  /**
+   * Follow TLS as Envoy does: subscribe by SDS to the secrets that listeners' and clusters' TLS
+   * contexts name, and keep every certificate chain and trust bundle the proxy holds (inline in a
+   * listener or cluster, or in a Secret) in `chains` and `bundles`.
+   */
+  tls?: boolean;
+  /** Called when a resource's certificate chain or trust bundle is received (text) or gone (null). */
+  onChain?: (client: AdsLoadClient, key: string, chain: string | null, kind: 'chain' | 'bundle') => void;
+  /** node.metadata.node_name (Consul's xDS server looks the proxy up on this node). */
+  nodeName?: string;
+  /** The Envoy version the node reports, as major.minor.patch. */
+  envoyVersion?: string;
 }
 
 export class AdsLoadClient {
@@ -71,8 +122,13 @@ export class AdsLoadClient {
   private stream: ClientDuplexStream<Buffer, Buffer> | null = null;
   private readonly clusters = new Map<string, string | null>(); // name -> EDS service name (null: not EDS)
   private readonly listeners = new Map<string, string[]>(); // name -> RDS names
-  private readonly got = { [TypeUrl.Endpoint]: new Set<string>(), [TypeUrl.Route]: new Set<string>() } as Record<string, Set<string>>;
-  private readonly subscribed = { [TypeUrl.Endpoint]: new Set<string>(), [TypeUrl.Route]: new Set<string>() } as Record<string, Set<string>>;
+  /** Certificate chains the proxy holds, by `<type>/<resource name>` (`lds/`, `cds/`, `sds/`); with `tls` only. */
+  readonly chains = new Map<string, string>();
+  /** Trust bundles (CA certificates) the proxy holds, keyed as `chains`. */
+  readonly bundles = new Map<string, string>();
+  private readonly secretRefs = new Map<string, string[]>(); // `lds/<name>` or `cds/<name>` -> SDS names
+  private readonly got = { [TypeUrl.Endpoint]: new Set<string>(), [TypeUrl.Route]: new Set<string>(), [TypeUrl.Secret]: new Set<string>() } as Record<string, Set<string>>;
+  private readonly subscribed = { [TypeUrl.Endpoint]: new Set<string>(), [TypeUrl.Route]: new Set<string>(), [TypeUrl.Secret]: new Set<string>() } as Record<string, Set<string>>;
   private readonly seen = new Set<string>();
   /** SotW: last version and nonce per type. */
   private readonly sotwState = new Map<string, { version: string; nonce: string }>();
@@ -118,7 +174,16 @@ export class AdsLoadClient {
         if (!this.closed) this.open();
       }, 200);
     });
-    const node = { id: this.options.nodeId, cluster: this.options.service, userAgentName: 'envoy' };
+    const version = this.options.envoyVersion?.split('.').map(Number);
+    const node = {
+      id: this.options.nodeId,
+      cluster: this.options.service,
+      userAgentName: 'envoy',
+      ...(this.options.nodeName ? { metadata: { node_name: this.options.nodeName, namespace: 'default', partition: 'default' } } : {}),
+      ...(version
+        ? { userAgentVersionType: { $case: 'userAgentBuildVersion' as const, value: { version: { majorNumber: version[0] ?? 0, minorNumber: version[1] ?? 0, patch: version[2] ?? 0 } } } }
+        : {}),
+    };
     for (const typeUrl of [TypeUrl.Cluster, TypeUrl.Listener]) {
       if (this.options.protocol === 'delta') this.send(DeltaDiscoveryRequest.fromPartial({ node, typeUrl, resourceNamesSubscribe: [] }));
       else this.send(DiscoveryRequest.fromPartial({ node, typeUrl, resourceNames: [] }));
@@ -136,6 +201,28 @@ export class AdsLoadClient {
     for (const set of Object.values(this.subscribed)) set.clear();
     this.seen.clear();
     this.sotwState.clear();
+    this.secretRefs.clear();
+    for (const key of [...this.chains.keys()]) this.setChain(key, null);
+    for (const key of [...this.bundles.keys()]) this.setChain(key, null, 'bundle');
+  }
+
+  private setChain(key: string, text: string | null, kind: 'chain' | 'bundle' = 'chain'): void {
+    const map = kind === 'chain' ? this.chains : this.bundles;
+    if (text === null) {
+      if (!map.delete(key)) return;
+    } else {
+      map.set(key, text);
+    }
+    this.options.onChain?.(this, key, text, kind);
+  }
+
+  /** Records the TLS of a listener or cluster: its inline chain and the secrets it names. */
+  private noteTls(key: string, sockets: (TransportSocket | undefined)[]): void {
+    const refs: TlsRefs = { inlineChain: null, inlineBundle: null, sds: [] };
+    for (const s of sockets) tlsRefs(s, refs);
+    this.secretRefs.set(key, refs.sds);
+    this.setChain(key, refs.inlineChain);
+    this.setChain(key, refs.inlineBundle, 'bundle');
   }
 
   close(): void {
@@ -168,6 +255,7 @@ export class AdsLoadClient {
         const c = Cluster.decode(value);
         const isEds = c.clusterDiscoveryType?.$case === 'type' && c.clusterDiscoveryType.value === Cluster_DiscoveryType.EDS;
         this.clusters.set(name || c.name, isEds ? c.edsClusterConfig?.serviceName || c.name : null);
+        if (this.options.tls) this.noteTls(`cds/${name || c.name}`, [c.transportSocket, ...c.transportSocketMatches.map((m) => m.transportSocket)]);
         break;
       }
       case TypeUrl.Listener: {
@@ -182,6 +270,7 @@ export class AdsLoadClient {
           }
         }
         this.listeners.set(name || l.name, rds);
+        if (this.options.tls) this.noteTls(`lds/${name || l.name}`, [...l.filterChains, ...(l.defaultFilterChain ? [l.defaultFilterChain] : [])].map((fc) => fc.transportSocket));
         break;
       }
       case TypeUrl.Endpoint: {
@@ -194,23 +283,37 @@ export class AdsLoadClient {
         this.got[TypeUrl.Route]!.add(name || RouteConfiguration.decode(value).name);
         break;
       }
+      case TypeUrl.Secret: {
+        const sec = Secret.decode(value);
+        const n = name || sec.name;
+        this.got[TypeUrl.Secret]!.add(n);
+        if (sec.type?.$case === 'tlsCertificate') this.setChain(`sds/${n}`, dataText(sec.type.value.certificateChain?.specifier));
+        else if (sec.type?.$case === 'validationContext') this.setChain(`sds/${n}`, dataText(sec.type.value.trustedCa?.specifier), 'bundle');
+        break;
+      }
       default:
         break;
     }
   }
 
   private remove(typeUrl: string, name: string): void {
+    const short = SHORT[typeUrl] ?? typeUrl;
     if (typeUrl === TypeUrl.Cluster) this.clusters.delete(name);
     else if (typeUrl === TypeUrl.Listener) this.listeners.delete(name);
     else if (this.got[typeUrl]) this.got[typeUrl]!.add(name); // answered: it does not exist
+    this.secretRefs.delete(`${short}/${name}`);
+    this.setChain(`${short}/${name}`, null);
+    this.setChain(`${short}/${name}`, null, 'bundle');
   }
 
-  private wanted(): { eds: Set<string>; rds: Set<string> } {
+  private wanted(): { eds: Set<string>; rds: Set<string>; sds: Set<string> } {
     const eds = new Set<string>();
     for (const v of this.clusters.values()) if (v !== null) eds.add(v);
     const rds = new Set<string>();
     for (const names of this.listeners.values()) for (const n of names) rds.add(n);
-    return { eds, rds };
+    const sds = new Set<string>();
+    for (const names of this.secretRefs.values()) for (const n of names) sds.add(n);
+    return { eds, rds, sds };
   }
 
   private onDelta(buf: Buffer): void {
@@ -224,6 +327,7 @@ export class AdsLoadClient {
       const w = this.wanted();
       this.resubscribeDelta(TypeUrl.Endpoint, w.eds);
       this.resubscribeDelta(TypeUrl.Route, w.rds);
+      this.resubscribeDelta(TypeUrl.Secret, w.sds);
     }
     this.checkComplete();
   }
@@ -242,16 +346,23 @@ export class AdsLoadClient {
     const res = DiscoveryResponse.decode(buf);
     this.count(res.typeUrl, buf.length, res.resources.length);
     this.seen.add(res.typeUrl);
-    if (res.typeUrl === TypeUrl.Cluster) this.clusters.clear();
-    if (res.typeUrl === TypeUrl.Listener) this.listeners.clear();
+    if (res.typeUrl === TypeUrl.Cluster || res.typeUrl === TypeUrl.Listener) {
+      // The full set: whatever is not in it is gone.
+      const short = SHORT[res.typeUrl]!;
+      (res.typeUrl === TypeUrl.Cluster ? this.clusters : this.listeners).clear();
+      for (const key of [...this.secretRefs.keys()]) if (key.startsWith(`${short}/`)) this.secretRefs.delete(key);
+      for (const key of [...this.chains.keys()]) if (key.startsWith(`${short}/`)) this.setChain(key, null);
+      for (const key of [...this.bundles.keys()]) if (key.startsWith(`${short}/`)) this.setChain(key, null, 'bundle');
+    }
     for (const any of res.resources) this.upsert(res.typeUrl, '', any.value);
     this.sotwState.set(res.typeUrl, { version: res.versionInfo, nonce: res.nonce });
-    const names = res.typeUrl === TypeUrl.Endpoint || res.typeUrl === TypeUrl.Route ? [...this.subscribed[res.typeUrl]!] : [];
+    const names = this.subscribed[res.typeUrl] ? [...this.subscribed[res.typeUrl]!] : [];
     this.send(DiscoveryRequest.fromPartial({ typeUrl: res.typeUrl, versionInfo: res.versionInfo, responseNonce: res.nonce, resourceNames: names }));
     if (res.typeUrl === TypeUrl.Cluster || res.typeUrl === TypeUrl.Listener) {
       const w = this.wanted();
       this.resubscribeSotw(TypeUrl.Endpoint, w.eds);
       this.resubscribeSotw(TypeUrl.Route, w.rds);
+      this.resubscribeSotw(TypeUrl.Secret, w.sds);
     }
     this.checkComplete();
   }
@@ -271,12 +382,13 @@ export class AdsLoadClient {
     const w = this.wanted();
     for (const n of w.eds) if (!this.got[TypeUrl.Endpoint]!.has(n)) return;
     for (const n of w.rds) if (!this.got[TypeUrl.Route]!.has(n)) return;
+    for (const n of w.sds) if (!this.got[TypeUrl.Secret]!.has(n)) return;
     this.completeAt = Date.now();
     this.options.onComplete?.(this);
   }
 
-  summary(): { clusters: number; listeners: number; eds: number; rds: number } {
+  summary(): { clusters: number; listeners: number; eds: number; rds: number; sds: number; chains: number } {
     const w = this.wanted();
-    return { clusters: this.clusters.size, listeners: this.listeners.size, eds: w.eds.size, rds: w.rds.size };
+    return { clusters: this.clusters.size, listeners: this.listeners.size, eds: w.eds.size, rds: w.rds.size, sds: w.sds.size, chains: this.chains.size };
   }
 }

@@ -372,7 +372,11 @@ export async function runScale(options: ScaleOptions = {}): Promise<ScaleResult>
   let consul: ConsulAgent | null = null;
   try {
     const consulVersion = (await execFileAsync(bins.consul!, ['version'])).stdout.split('\n')[0]!.trim();
-    consul = await startConsul(group, { hcl: [`limits { http_max_conns_per_client = ${opts.maxConnsPerClient} }`], readyTimeoutMs: 60_000 });
+    // Leaf certificates are signed for every served service at start: lift Consul's default 50/s CSR limit.
+    consul = await startConsul(group, {
+      hcl: [`limits { http_max_conns_per_client = ${opts.maxConnsPerClient} }`, 'connect { ca_config { csr_max_per_second = 0 } }'],
+      readyTimeoutMs: 60_000,
+    });
     const self = await consulCall<{ DebugConfig?: { HTTPMaxConnsPerClient?: number } }>(consul.httpUrl, 'GET', '/v1/agent/self');
     const effective = self.DebugConfig?.HTTPMaxConnsPerClient ?? null;
     log(`scale: Consul http_max_conns_per_client requested ${opts.maxConnsPerClient}, effective ${effective ?? 'unknown'}`);

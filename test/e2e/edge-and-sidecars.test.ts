@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { envoyBootstrap } from '../../src/bootstrap/envoy-bootstrap.js';
 import { startDemoService, type DemoService } from '../../src/mesh/demo-service.js';
-import { eventually, freePorts, httpGet, startEnvoy, type EnvoyProcess } from '../harness/index.js';
+import { eventually, freePorts, httpGet, plaintextProbe, startEnvoy, tlsProbe, type EnvoyProcess } from '../harness/index.js';
 import { passingTtl, sidecarRegistration, startMesh, type Mesh } from './mesh-fixture.js';
 
 let mesh: Mesh;
@@ -68,10 +68,13 @@ describe('sidecars', () => {
     expect(upstreamRq).toBeGreaterThan(0);
   });
 
-  it('serves the inbound public listener in front of the local app', async () => {
-    const res = await getJson(`http://127.0.0.1:${mesh.ports.apiSidecar}/direct`);
-    expect(res.status).toBe(200);
-    expect(res.json.service).toBe('api');
+  it('serves the inbound public listener in front of the local app, to Connect clients only', async () => {
+    const roots = await mesh.consul.api.get<{ Roots: { RootCert: string }[] }>('/v1/agent/connect/ca/roots');
+    const leaf = await mesh.consul.api.get<{ CertPEM: string; PrivateKeyPEM: string }>('/v1/agent/connect/ca/leaf/probe');
+    const ca = roots.Roots.map((r) => r.RootCert).join('\n');
+    const res = await tlsProbe(mesh.ports.apiSidecar, { ca, cert: leaf.CertPEM, key: leaf.PrivateKeyPEM });
+    expect(res, JSON.stringify(res)).toMatchObject({ kind: 'http', status: 200 });
+    expect((await plaintextProbe(mesh.ports.apiSidecar)).kind).toBe('refused');
   });
 });
 
@@ -147,9 +150,12 @@ describe('bad input', () => {
       }, { timeoutMs: 10_000 });
 
       await mesh.consul.api.registerService(sidecarRegistration('late', appPort, sidecarPort));
+      const roots = await mesh.consul.api.get<{ Roots: { RootCert: string }[] }>('/v1/agent/connect/ca/roots');
+      const leaf = await mesh.consul.api.get<{ CertPEM: string; PrivateKeyPEM: string }>('/v1/agent/connect/ca/leaf/probe');
+      const ca = roots.Roots.map((r) => r.RootCert).join('\n');
       await eventually(async () => {
-        const res = await getJson(`http://127.0.0.1:${sidecarPort}/`);
-        return res.status === 200 && res.json.service === 'late';
+        const res = await tlsProbe(sidecarPort, { ca, cert: leaf.CertPEM, key: leaf.PrivateKeyPEM });
+        return res.kind === 'http' && res.status === 200;
       }, { timeoutMs: 10_000 });
       const proxies = (await getJson(`${mesh.meshgate.adminUrl}/debug/proxies`)).json as any[];
       expect(proxies.find((p) => p.nodeId === 'late-sidecar-proxy').known).toBe(true);

@@ -15,7 +15,9 @@ import {
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { binaryPath } from '../harness/binaries.js';
-import { cliMain, ensureCliBuilt, runCli } from '../unit/cli/compiled-cli.js';
+import { ensureBuilt } from '../harness/build.js';
+import { cliMain, runCli } from '../unit/cli/compiled-cli.js';
+import { envoyBootstrap, type ProxyKind } from '../../src/bootstrap/envoy-bootstrap.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -25,23 +27,72 @@ export interface Meshgate {
   adminUrl: string;
 }
 
-export async function startMeshgateProcess(group: ProcessGroup, consul: ConsulAgent): Promise<Meshgate> {
-  ensureCliBuilt();
+export interface MeshgateProcessOptions {
+  /** meshgate's own Consul ACL token (`--consul-token`). */
+  token?: string;
+  /** More `meshgate serve` flags, e.g. the xDS TLS ones. */
+  extraArgs?: string[];
+  /** Overrides the process name in the test logs. */
+  name?: string;
+}
+
+export async function startMeshgateProcess(group: ProcessGroup, consul: ConsulAgent, options: MeshgateProcessOptions = {}): Promise<Meshgate> {
+  ensureBuilt();
   const [xdsPort, adminPort] = (await freePorts(2)) as [number, number];
   const xdsAddr = `127.0.0.1:${xdsPort}`;
   const adminUrl = `http://127.0.0.1:${adminPort}`;
-  const proc = group.spawn('meshgate', 'node', [
+  const proc = group.spawn(options.name ?? 'meshgate', 'node', [
     cliMain, 'serve',
     '--consul-addr', consul.httpAddr,
     '--xds-addr', xdsAddr,
     '--admin-addr', `127.0.0.1:${adminPort}`,
     '--log-level', 'debug',
+    ...(options.token !== undefined ? ['--consul-token', options.token] : []),
+    ...(options.extraArgs ?? []),
   ]);
   await eventually(async () => {
     if (!proc.alive) throw new Error(`meshgate exited: ${proc.tail()}`);
     return (await httpGet(`${adminUrl}/healthz`)).status === 200;
   }, { timeoutMs: 20_000 });
   return { process: proc, xdsAddr, adminUrl };
+}
+
+/** The bootstrap of an Envoy served by meshgate, written without asking Consul (no lookup, any identity). */
+export function meshgateProxyBootstrap(
+  meshgate: Meshgate,
+  proxy: { proxyId: string; serviceName: string; kind?: ProxyKind; nodeName?: string; token?: string },
+): Record<string, unknown> {
+  const [host, port] = meshgate.xdsAddr.split(':') as [string, string];
+  return envoyBootstrap({
+    proxyId: proxy.proxyId,
+    serviceName: proxy.serviceName,
+    kind: proxy.kind ?? 'connect-proxy',
+    nodeName: proxy.nodeName,
+    token: proxy.token,
+    xdsHost: host,
+    xdsPort: Number(port),
+  }) as Record<string, unknown>;
+}
+
+/**
+ * `consul connect envoy -bootstrap` pointed at Consul's own built-in xDS server (the agent's
+ * plaintext gRPC port): the reference implementation meshgate is compared with.
+ */
+export async function consulBuiltinBootstrap(consul: ConsulAgent, args: string[], token = consul.token): Promise<Record<string, unknown>> {
+  const bin = binaryPath('CONSUL_BIN', 'scripts/install-consul.sh');
+  const out = await execFileAsync(
+    bin,
+    ['connect', 'envoy', '-bootstrap', ...args, '-grpc-addr', `127.0.0.1:${consul.grpcPort}`, '-http-addr', consul.httpAddr, ...(token ? ['-token', token] : [])],
+    { env: { PATH: process.env.PATH } },
+  );
+  return JSON.parse(out.stdout) as Record<string, unknown>;
+}
+
+/** meshgate's /debug/proxies, parsed. */
+export async function debugProxies(meshgate: Meshgate): Promise<any[]> {
+  const res = await httpGet(`${meshgate.adminUrl}/debug/proxies`);
+  if (res.status !== 200) throw new Error(`/debug/proxies -> ${res.status}: ${res.body}`);
+  return JSON.parse(res.body) as any[];
 }
 
 /** `meshgate bootstrap` for a registered proxy, as the user would run it. */

@@ -19,6 +19,12 @@ export interface ConsulApi {
   deleteConfigEntry(kind: string, name: string): Promise<void>;
   /** Sets a TTL check's status. */
   updateTtl(checkId: string, status: 'pass' | 'warn' | 'fail', note?: string): Promise<void>;
+  /** Any method; never throws on an HTTP status (network errors still throw). */
+  request(method: string, path: string, body?: unknown): Promise<{ status: number; text: string; headers: Headers }>;
+  /** The token sent as `X-Consul-Token` ('' = none). */
+  readonly token: string;
+  /** The same API sending another token ('' = none). */
+  withToken(token: string): ConsulApi;
 }
 
 export interface ConsulAgent {
@@ -29,6 +35,8 @@ export interface ConsulAgent {
   grpcPort: number;
   /** The agent's node name. */
   nodeName: string;
+  /** The token the API helper sends ('' = none). */
+  token: string;
   datacenter: string;
   dataDir: string;
   api: ConsulApi;
@@ -57,17 +65,28 @@ export interface StartConsulOptions {
    * production Consul does) instead of `-dev`, so resume() after pause() loses nothing.
    */
   persistent?: boolean;
+  /**
+   * A token the API helper sends with every call (X-Consul-Token), e.g. the ACL
+   * `tokens.initial_management` token written in `hcl`. Default: none.
+   */
+  token?: string;
 }
 
-function consulApi(baseUrl: string): ConsulApi {
-  async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+/** Consul's HTTP API at `baseUrl`, sending `token` (if any) as X-Consul-Token. */
+export function consulApi(baseUrl: string, token = ''): ConsulApi {
+  async function request(method: string, path: string, body?: unknown): Promise<{ status: number; text: string; headers: Headers }> {
     const res = await fetch(`${baseUrl}${path}`, {
       method,
+      headers: token === '' ? undefined : { 'x-consul-token': token },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(10_000),
     });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`consul ${method} ${path} -> ${res.status}: ${text}`);
+    return { status: res.status, text: await res.text(), headers: res.headers };
+  }
+  async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await request(method, path, body);
+    const text = res.text;
+    if (res.status < 200 || res.status > 299) throw new Error(`consul ${method} ${path} -> ${res.status}: ${text}`);
     if (text === '') return undefined as T;
     try {
       return JSON.parse(text) as T;
@@ -76,6 +95,9 @@ function consulApi(baseUrl: string): ConsulApi {
     }
   }
   return {
+    token,
+    withToken: (other) => consulApi(baseUrl, other),
+    request,
     get: (path) => call('GET', path),
     put: (path, body) => call('PUT', path, body),
     del: (path) => call('DELETE', path),
@@ -130,7 +152,7 @@ export async function startConsul(group: ProcessGroup = defaultProcessGroup(), o
   ];
   const httpAddr = `127.0.0.1:${httpPort}`;
   const httpUrl = `http://${httpAddr}`;
-  const api = consulApi(httpUrl);
+  const api = consulApi(httpUrl, options.token ?? '');
   const readyTimeoutMs = options.readyTimeoutMs ?? 30_000;
   let proc: ManagedProcess;
 
@@ -162,6 +184,7 @@ export async function startConsul(group: ProcessGroup = defaultProcessGroup(), o
     httpPort,
     grpcPort,
     nodeName,
+    token: options.token ?? '',
     datacenter,
     dataDir,
     api,

@@ -24,11 +24,30 @@ export interface EnvoyProcess {
   stats(filter?: string): Promise<Record<string, string>>;
   /** A numeric stat (counter or gauge), undefined if absent. */
   stat(name: string): Promise<number | undefined>;
+  /** GET /certs, parsed: the certificates Envoy holds (from SDS or inline), without key material. */
+  certs(): Promise<EnvoyCerts>;
+  /** Everything the process has logged so far (the whole log file). */
+  log(): string;
   /** GET any admin path, e.g. '/listeners?format=json'. */
   admin(path: string): Promise<{ status: number; body: string }>;
   /** Retries `predicate` (every 10 ms by default) until it returns a non-false value; resolves with the elapsed ms. */
   waitFor(predicate: (envoy: EnvoyProcess) => unknown | Promise<unknown>, timeoutMs?: number, intervalMs?: number): Promise<number>;
   stop(): Promise<void>;
+}
+
+/** One certificate as Envoy's /certs shows it. */
+export interface EnvoyCertDetail {
+  path?: string;
+  /** Hex, lower case, no separators. */
+  serial_number: string;
+  subject_alt_names?: { uri?: string; dns?: string }[];
+  days_until_expiration?: string;
+  valid_from?: string;
+  expiration_time?: string;
+}
+
+export interface EnvoyCerts {
+  certificates: { ca_cert?: EnvoyCertDetail[]; cert_chain?: EnvoyCertDetail[] }[];
 }
 
 export interface StartEnvoyOptions {
@@ -146,6 +165,18 @@ export async function startEnvoy(
     },
     async clusters() {
       return (await admin('/clusters')).body;
+    },
+    async certs() {
+      const { status, body } = await admin('/certs');
+      if (status !== 200) throw new Error(`envoy /certs -> ${status}: ${body}`);
+      return JSON.parse(body) as EnvoyCerts;
+    },
+    log() {
+      try {
+        return readFileSync(proc.logFile, 'utf8');
+      } catch {
+        return proc.tail();
+      }
     },
     stats,
     async stat(name) {

@@ -3,3 +3,4 @@ export * from './processes.js';
 export * from './http.js';
 export * from './consul.js';
 export * from './envoy.js';
+export * from './mtls.js';

@@ -1,0 +1,215 @@
+// Intentions, differentially: the same service-intentions entries guard two identical destinations,
+// one whose sidecar is served by meshgate and one whose sidecar is served by Consul's built-in xDS
+// server (same Consul, same Envoy binary). One client sidecar (Consul-served, so only the destination
+// side differs) calls both through its upstream listeners; every request must end the same way at
+// both, and as Consul documents: L4 denials reset the connection, L7 denials answer 403.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDemoService, type DemoService } from '../../src/mesh/demo-service.js';
+import { ProcessGroup, eventually, freePorts, httpGet, startConsul, type ConsulAgent, type EnvoyProcess } from '../harness/index.js';
+import { debugProxies, passingTtl, sidecarRegistration, startMeshgateProcess, type Meshgate } from './mesh-fixture.js';
+import { QUICK_DRAIN, dynamicListeners, label, request, startProxyEnvoy, type Server } from './zero-trust-fixture.js';
+
+const group = new ProcessGroup();
+const apps: DemoService[] = [];
+let consul: ConsulAgent;
+let meshgate: Meshgate;
+const envoys: Partial<Record<'client' | Server, EnvoyProcess>> = {};
+/** The client's upstream listener port for each destination. */
+const upstreamPort: Record<Server, number> = { meshgate: 0, consul: 0 };
+const destination: Record<Server, string> = { meshgate: 'dest-mg', consul: 'dest-cs' };
+const SERVERS: Server[] = ['meshgate', 'consul'];
+
+type Probe = { method?: string; path: string };
+
+/** Each probe's outcome at one destination, e.g. ['200', '403', 'reset']. */
+async function outcomes(server: Server, probes: Probe[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of probes) out.push(label(await request(`http://127.0.0.1:${upstreamPort[server]}${p.path}`, { method: p.method })));
+  return out;
+}
+
+/**
+ * Applies `sources` to both destinations, waits (bounded) until each destination gives `expected`,
+ * then checks once more that both agree request by request. Fails naming the side that did not get there.
+ */
+async function applyAndExpect(sources: unknown[] | null, probes: Probe[], expected: string[]): Promise<void> {
+  for (const server of SERVERS) {
+    const name = destination[server];
+    if (sources === null) await consul.api.deleteConfigEntry('service-intentions', name);
+    else await consul.api.putConfigEntry({ Kind: 'service-intentions', Name: name, Sources: sources });
+  }
+  const seen: Record<Server, string[]> = { meshgate: [], consul: [] };
+  for (const server of SERVERS) {
+    await eventually(async () => {
+      seen[server] = await outcomes(server, probes);
+      return seen[server].join() === expected.join();
+    }, { timeoutMs: 20_000, intervalMs: 250 }).catch(() => undefined);
+  }
+  const describe = (s: Server): string => probes.map((p, i) => `${p.method ?? 'GET'} ${p.path} → ${seen[s][i]}`).join('; ');
+  expect(seen.consul, `Consul-served destination: ${describe('consul')}`).toEqual(expected);
+  expect(seen.meshgate, `meshgate-served destination: ${describe('meshgate')} (Consul's: ${describe('consul')})`).toEqual(seen.consul);
+  // Settled: one more round agrees too.
+  const again = await Promise.all(SERVERS.map((s) => outcomes(s, probes)));
+  expect(again[0]).toEqual(again[1]);
+}
+
+beforeAll(async () => {
+  consul = await startConsul(group);
+  meshgate = await startMeshgateProcess(group, consul);
+  const [clientApp, clientSidecar, toMg, toCs, mgApp, mgSidecar, csApp, csSidecar] = (await freePorts(8)) as number[] as [number, number, number, number, number, number, number, number];
+  upstreamPort.meshgate = toMg;
+  upstreamPort.consul = toCs;
+  apps.push(await startDemoService({ name: 'dest-mg', port: mgApp }));
+  apps.push(await startDemoService({ name: 'dest-cs', port: csApp }));
+  await consul.api.registerService({
+    ...sidecarRegistration('client', clientApp, clientSidecar, [{ name: 'dest-mg', port: toMg }, { name: 'dest-cs', port: toCs }]),
+    Checks: [passingTtl('client-ttl')],
+  });
+  await consul.api.registerService(sidecarRegistration('dest-mg', mgApp, mgSidecar));
+  await consul.api.registerService(sidecarRegistration('dest-cs', csApp, csSidecar));
+
+  // Pooled connections from the client keep the rules of the filter chain they were accepted on
+  // until it drains: every Envoy drains quickly, the same way on both sides.
+  const envoyArgs = QUICK_DRAIN;
+  envoys.client = await startProxyEnvoy(group, consul, meshgate, 'consul', ['-sidecar-for', 'client'], { envoyArgs });
+  envoys.meshgate = await startProxyEnvoy(group, consul, meshgate, 'meshgate', ['-sidecar-for', 'dest-mg'], { envoyArgs });
+  envoys.consul = await startProxyEnvoy(group, consul, meshgate, 'consul', ['-sidecar-for', 'dest-cs'], { envoyArgs });
+  for (const [name, envoy] of Object.entries(envoys)) {
+    await envoy!.waitFor(async (e) => dynamicListeners(await e.configDump()).size >= 1, 20_000, 200).catch(() => {
+      process.stderr.write(`envoy ${name}: no dynamic listener yet; log ${envoy!.process.logFile}\n`);
+    });
+  }
+}, 120_000);
+
+afterAll(async () => {
+  await group.dispose();
+  await Promise.all(apps.map((a) => a.close()));
+  await consul?.stop().catch(() => {});
+});
+
+describe('L4 intentions on a TCP service (default allow)', () => {
+  const probes: Probe[] = [{ path: '/l4' }];
+
+  it('no intention: allowed', async () => {
+    await applyAndExpect(null, probes, ['200']);
+  });
+
+  it('client → dest deny: the connection is reset', async () => {
+    await applyAndExpect([{ Name: 'client', Action: 'deny' }], probes, ['reset']);
+  });
+
+  it('* deny with client allow: the exact source wins', async () => {
+    await applyAndExpect([{ Name: '*', Action: 'deny' }, { Name: 'client', Action: 'allow' }], probes, ['200']);
+  });
+
+  it('* deny alone: reset; and removing it allows again', async () => {
+    await applyAndExpect([{ Name: '*', Action: 'deny' }], probes, ['reset']);
+    await applyAndExpect(null, probes, ['200']);
+  });
+
+  it('the meshgate-served sidecar enforces with a network RBAC filter before the TCP proxy', async () => {
+    await consul.api.putConfigEntry({ Kind: 'service-intentions', Name: 'dest-mg', Sources: [{ Name: 'client', Action: 'deny' }] });
+    await envoys.meshgate!.waitFor(async (e) => JSON.stringify(await e.configDump()).includes('envoy.filters.network.rbac'), 20_000, 200).catch(() => undefined);
+    const listener = [...dynamicListeners(await envoys.meshgate!.configDump()).values()].find((l) => l.name.startsWith('public_listener:'));
+    expect(listener, 'public listener').toBeDefined();
+    const filters = (listener.filter_chains[0].filters as any[]).map((f) => f.name);
+    expect(filters[0]).toBe('envoy.filters.network.rbac');
+    expect(filters.at(-1)).toBe('envoy.filters.network.tcp_proxy');
+    await consul.api.deleteConfigEntry('service-intentions', 'dest-mg');
+  });
+});
+
+describe('L7 intentions on an HTTP service (default allow)', () => {
+  const probes: Probe[] = [
+    { path: '/allowed/x' },
+    { method: 'POST', path: '/allowed/x' },
+    { path: '/secret' },
+    { path: '/' },
+  ];
+
+  beforeAll(async () => {
+    for (const server of SERVERS) await consul.api.putConfigEntry({ Kind: 'service-defaults', Name: destination[server], Protocol: 'http' });
+  });
+
+  it('allow GET on the /allowed prefix, deny the rest: 403 for the rest', async () => {
+    await applyAndExpect(
+      [{ Name: 'client', Permissions: [{ Action: 'allow', HTTP: { PathPrefix: '/allowed', Methods: ['GET'] } }, { Action: 'deny', HTTP: { PathPrefix: '/' } }] }],
+      probes,
+      ['200', '403', '403', '403'],
+    );
+    // Envoy's RBAC filter answered, at both.
+    for (const server of SERVERS) {
+      const res = await request(`http://127.0.0.1:${upstreamPort[server]}/secret`);
+      expect(res.kind === 'http' && res.body, server).toBe('RBAC: access denied');
+    }
+  });
+
+  it('deny rules by exact path and by regex; everything else allowed', async () => {
+    await applyAndExpect(
+      [{ Name: 'client', Permissions: [{ Action: 'deny', HTTP: { PathExact: '/admin' } }, { Action: 'deny', HTTP: { PathRegex: '/v[0-9]+/internal/.*' } }] }],
+      [{ path: '/admin' }, { path: '/admin/x' }, { path: '/v2/internal/keys' }, { path: '/v2/public' }],
+      ['403', '200', '403', '200'],
+    );
+  });
+
+  it('an L4 deny on an HTTP service answers 403 (HTTP RBAC), and an L4 allow lets all through', async () => {
+    await applyAndExpect([{ Name: 'client', Action: 'deny' }], probes, ['403', '403', '403', '403']);
+    await applyAndExpect([{ Name: 'client', Action: 'allow' }], probes, ['200', '200', '200', '200']);
+  });
+
+  it('the meshgate-served sidecar enforces with an HTTP RBAC filter before the router', async () => {
+    await consul.api.putConfigEntry({
+      Kind: 'service-intentions',
+      Name: 'dest-mg',
+      Sources: [{ Name: 'client', Permissions: [{ Action: 'deny', HTTP: { PathPrefix: '/no' } }] }],
+    });
+    await eventually(async () => label(await request(`http://127.0.0.1:${upstreamPort.meshgate}/no`)) === '403', { timeoutMs: 20_000 }).catch(() => undefined);
+    const listener = [...dynamicListeners(await envoys.meshgate!.configDump()).values()].find((l) => l.name.startsWith('public_listener:'));
+    const hcm = listener.filter_chains[0].filters.find((f: any) => f.name === 'envoy.filters.network.http_connection_manager');
+    const httpFilters = (hcm.typed_config.http_filters as any[]).map((f) => f.name);
+    expect(httpFilters.indexOf('envoy.filters.http.rbac')).toBeGreaterThanOrEqual(0);
+    expect(httpFilters.at(-1)).toBe('envoy.filters.http.router');
+    expect(httpFilters.indexOf('envoy.filters.http.rbac')).toBeLessThan(httpFilters.length - 1);
+  });
+});
+
+describe('bad input', () => {
+  // Consul validates much of a service-intentions entry (L7 permissions on a TCP service, Action
+  // together with Permissions, a PathExact without a leading '/') and refuses to store it. It does
+  // not compile regular expressions: an invalid RE2 pattern is stored and reaches the proxies.
+  it('Consul refuses what it can validate', async () => {
+    await expect(
+      consul.api.putConfigEntry({ Kind: 'service-intentions', Name: 'dest-mg', Sources: [{ Name: 'client', Action: 'allow', Permissions: [{ Action: 'allow', HTTP: { PathPrefix: '/a' } }] }] }),
+    ).rejects.toThrow(/Action must be omitted/);
+    await expect(
+      consul.api.putConfigEntry({ Kind: 'service-intentions', Name: 'dest-mg', Sources: [{ Name: 'client', Permissions: [{ Action: 'allow', HTTP: { PathExact: 'no-slash' } }] }] }),
+    ).rejects.toThrow(/doesn't start with '\/'/);
+  });
+
+  it('an invalid regex keeps the last good rules in force at both, and meshgate names the entry', async () => {
+    const good = [{ Name: 'client', Permissions: [{ Action: 'allow', HTTP: { PathPrefix: '/allowed' } }, { Action: 'deny', HTTP: { PathPrefix: '/' } }] }];
+    const probes: Probe[] = [{ path: '/allowed/ok' }, { path: '/other' }];
+    await applyAndExpect(good, probes, ['200', '403']);
+    // Accepted by Consul; Envoy cannot compile it.
+    const bad = [{ Name: 'client', Permissions: [{ Action: 'deny', HTTP: { PathRegex: '(' } }] }];
+    for (const server of SERVERS) await consul.api.putConfigEntry({ Kind: 'service-intentions', Name: destination[server], Sources: bad });
+    // Consul's Envoy rejects the update and keeps its rules; wait until it has seen (and NACKed) it.
+    await envoys.consul!.waitFor(async (e) => ((await e.stat('listener_manager.lds.update_rejected')) ?? 0) > 0, 20_000, 200).catch(() => undefined);
+    let problems: any[] = [];
+    await eventually(async () => {
+      problems = JSON.parse((await httpGet(`${meshgate.adminUrl}/debug/problems`)).body) as any[];
+      return problems.some((p) => String(p.object).includes('service-intentions/dest-mg'));
+    }, { timeoutMs: 10_000 }).catch(() => undefined);
+    expect(problems.filter((p) => String(p.object).includes('dest-mg')), JSON.stringify(problems)).not.toEqual([]);
+    expect(JSON.stringify(problems.filter((p) => String(p.object).includes('dest-mg')))).toMatch(/PathRegex|regex/i);
+    const now = await Promise.all(SERVERS.map((s) => outcomes(s, probes)));
+    expect(now[1], 'Consul-served').toEqual(['200', '403']);
+    expect(now[0], 'meshgate-served').toEqual(['200', '403']);
+    // meshgate did not even send it: nothing NACKed.
+    const proxies = await debugProxies(meshgate);
+    const mg = proxies.find((p) => p.nodeId === 'dest-mg-sidecar-proxy');
+    expect(mg.types.map((t: any) => t.lastNack)).toEqual(mg.types.map(() => null));
+    // Fixing the entry applies again.
+    await applyAndExpect([{ Name: 'client', Permissions: [{ Action: 'deny', HTTP: { PathRegex: '/allowed/.*' } }] }], probes, ['403', '200']);
+  });
+});
