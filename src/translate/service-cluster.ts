@@ -35,9 +35,21 @@ export function buildMeshCluster(service: string, protocol: Protocol, facts: Clu
   return buildEdsCluster(name, protocol, upstreamTlsSocket(name, spiffeServiceId(service, facts), facts.tls));
 }
 
-const memo = memoByObject((service: ServiceModel, key: string) =>
-  buildMeshCluster(service.name, service.protocol, JSON.parse(key) as ClusterFacts),
-);
+/**
+ * A service with Connect sidecars is reached over mTLS. One with instances but no sidecar is
+ * outside the mesh: its instances cannot speak Connect TLS, so they are reached in plaintext.
+ */
+const memo = memoByObject((service: ServiceModel, key: string) => {
+  const facts = JSON.parse(key) as ClusterFacts;
+  return isOutsideMesh(service)
+    ? buildEdsCluster(upstreamClusterName(service.name, facts), service.protocol)
+    : buildMeshCluster(service.name, service.protocol, facts);
+});
+
+/** Instances but no sidecar: traffic goes straight to the instances (see serviceLoadAssignment). */
+export function isOutsideMesh(service: ServiceModel): boolean {
+  return service.sidecars.length === 0 && service.instances.length > 0;
+}
 
 export function clusterFactsKey(facts: ClusterFacts): string {
   return JSON.stringify({ datacenter: facts.datacenter, trustDomain: facts.trustDomain, tls: facts.tls });
