@@ -12,7 +12,17 @@ import { MeshgateError } from '../errors.js';
 export interface Readiness {
   /** True once the first full Consul sync has produced a model. */
   ready: boolean;
-  consul: { synced: boolean; reachable: boolean; lastError: string | null };
+  consul: {
+    synced: boolean;
+    reachable: boolean;
+    /** False while any Consul watch fails (optional for callers that do not know). */
+    healthy?: boolean;
+    lastError: string | null;
+    /** Every failing watch with its reason (forbidden, rate_limited, unreachable, server_error, bad_response). */
+    failing?: { watch: string; reason: string; message: string; since: string }[];
+    /** The connection budget: --consul-max-conns, sockets open, watches blocking and polling. */
+    connections?: { max: number; open: number | null; blockingWatches: number; pollingWatches: number };
+  };
   /** What meshgate's own Consul token lacks (null until checked). Reported, never fatal. */
   permissions?: {
     checkedAt: string;
@@ -165,16 +175,26 @@ function notes(r: Readiness): Record<string, unknown> {
 }
 
 function readyz(r: Readiness): Reply {
-  if (!r.consul.reachable) {
+  const failing = r.consul.failing ?? [];
+  const failures = failing
+    .slice(0, 5)
+    .map((f) => `${f.watch} (${f.reason}: ${f.message})`)
+    .join('; ');
+  const more = failing.length > 5 ? ` and ${failing.length - 5} more` : '';
+  if (!r.consul.reachable || r.consul.healthy === false) {
     const ready = r.ready && r.consul.synced;
+    const list = failing.length > 0 ? `${failing.length} Consul watch${failing.length === 1 ? ' is' : 'es are'} failing: ${failures}${more}` : '';
+    // Unreachable covers refused connections, 5xx, 429 and a core watch refused (e.g. a revoked token).
+    const what = !r.consul.reachable ? `Consul is unreachable or refuses meshgate (${list || r.consul.lastError || 'no answer'})` : list;
+    if (!ready && r.consul.reachable) {
+      return json(503, { status: 'not_ready', ready: false, consul: r.consul, ...notes(r), reason: `waiting for the first full sync from Consul; ${what}` });
+    }
     return json(503, {
       status: 'degraded',
       ready,
       consul: r.consul,
       ...notes(r),
-      reason: `Consul is unreachable${r.consul.lastError ? ` (${r.consul.lastError})` : ''}; ${
-        ready ? 'serving the last known state' : 'no state has been read yet'
-      }`,
+      reason: `${what}; ${ready ? 'serving the last known state' : 'no state has been read yet'}`,
     });
   }
   if (!r.ready || !r.consul.synced) {

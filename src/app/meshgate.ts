@@ -1,9 +1,12 @@
 // `meshgate serve`: wires the pipeline consul → model → translate → xds cache → streams, plus the admin API.
 import { startAdminServer, type Readiness } from '../admin/admin-server.js';
-import { createMetrics } from '../admin/metrics.js';
+import { createMetrics, xdsObserver } from '../admin/metrics.js';
 import type { ServeOptions } from '../cli/serve-options.js';
 import { checkOwnPermissions, ConsulAuthorizer, type OwnPermissions } from '../consul/authorizer.js';
 import { ConsulClient } from '../consul/consul-client.js';
+import { DEFAULT_MAX_CONNS } from '../consul/connection-budget.js';
+import { createConsulTransport } from '../consul/consul-http.js';
+import { registerConsulMetrics } from '../consul/consul-metrics.js';
 import { ConsulWatcher } from '../consul/consul-watcher.js';
 import { componentLogger, createRootLogger, type Logger } from '../log/logger.js';
 import { buildModel } from '../model/build-model.js';
@@ -29,18 +32,25 @@ export async function startMeshgate(opts: ServeOptions, rootLogger?: Logger): Pr
       ? xdsServerCredentials({ certFile: opts.xdsTlsCert, keyFile: opts.xdsTlsKey, clientCaFile: opts.xdsTlsClientCa })
       : undefined;
   let connectedProxies = (): number => 0;
-  const metrics = createMetrics({ connectedProxies: () => connectedProxies() });
+  let xdsStreams = () => ({ sotw: 0, delta: 0 });
+  const metrics = createMetrics({ connectedProxies: () => connectedProxies(), xdsStreams: () => xdsStreams() });
   const cache = new SnapshotCache();
   const reconciler = new Reconciler(cache, componentLogger(root, 'reconcile'));
+  // Every request to Consul (watches, ACL checks) shares one pool of at most --consul-max-conns sockets.
+  const transport = createConsulTransport({ maxConns: opts.consulMaxConns ?? DEFAULT_MAX_CONNS });
   const watcher = new ConsulWatcher({
-    client: new ConsulClient({ address: opts.consulAddr, token: opts.consulToken }),
+    client: new ConsulClient({ address: opts.consulAddr, token: opts.consulToken, fetch: transport.fetch }),
     logger: componentLogger(root, 'consul'),
+    maxConns: opts.consulMaxConns ?? DEFAULT_MAX_CONNS,
+    openConnections: () => transport.openConnections(),
   });
+  registerConsulMetrics(metrics.registry, watcher);
 
   // A stream is served only when its x-consul-token grants service:write on the proxy's service.
   const access = new AccessControl({
     authorizer: new ConsulAuthorizer({
       address: opts.consulAddr,
+      fetch: transport.fetch,
       trustDomain: () => watcher.state().trustDomain,
       datacenter: () => watcher.state().datacenter,
       aclsDisabled: () => {
@@ -52,12 +62,16 @@ export async function startMeshgate(opts: ServeOptions, rootLogger?: Logger): Pr
     recheckMs: opts.aclRecheckMs,
   });
 
+  /** When the first Consul change not yet applied was reported (convergence is measured from it). */
+  let changedAt: number | null = null;
   const reconcile = (): void => {
     const status = watcher.status();
     // Until every watch has answered once the state is partial: serving it would remove config.
     if (!status.synced) return;
     const started = performance.now();
-    const result = reconciler.apply(buildModel(watcher.state(), reconciler.current()));
+    const at = changedAt ?? Date.now();
+    changedAt = null;
+    const result = reconciler.apply(buildModel(watcher.state(), reconciler.current()), { changedAt: at });
     metrics.configProblems.set(result.problems);
     if (result.changed) access.refresh(); // proxies that were unknown may be known now
     if (result.changed) {
@@ -65,7 +79,10 @@ export async function startMeshgate(opts: ServeOptions, rootLogger?: Logger): Pr
     }
   };
   const coalescer = new Coalescer(opts.debounceMs, reconcile, (err) => log.error({ err }, 'config update failed; the last good config stays in force'));
-  watcher.on('change', () => coalescer.trigger());
+  watcher.on('change', () => {
+    changedAt ??= Date.now();
+    coalescer.trigger();
+  });
   let reachable: boolean | null = null;
   watcher.on('status', (status) => {
     metrics.consulReachable.set(status.reachable ? 1 : 0);
@@ -83,14 +100,17 @@ export async function startMeshgate(opts: ServeOptions, rootLogger?: Logger): Pr
     logger: root,
     access,
     credentials,
+    limits: { maxStreams: opts.maxStreams, maxRequestBytes: opts.maxRequestBytes },
+    observer: xdsObserver(metrics),
   });
   connectedProxies = () => xds.status.streams().length;
+  xdsStreams = () => xds.streamCount();
 
   // What meshgate's own token lacks: checked at start-up and again every few minutes.
   let permissions: OwnPermissions | null = null;
   let reportedMissing = '';
   const checkPermissions = async (): Promise<void> => {
-    const result = await checkOwnPermissions({ address: opts.consulAddr, token: opts.consulToken });
+    const result = await checkOwnPermissions({ address: opts.consulAddr, token: opts.consulToken, fetch: transport.fetch });
     if (result.errors.length > 0 && permissions !== null) return; // Consul unreachable: keep the last answer
     permissions = result;
     const key = result.missing.map((m) => m.permission).join('|');
@@ -108,7 +128,14 @@ export async function startMeshgate(opts: ServeOptions, rootLogger?: Logger): Pr
     const consul = watcher.status();
     return {
       ready: consul.synced && consul.reachable && reconciler.hasModel(),
-      consul: { synced: consul.synced, reachable: consul.reachable, lastError: consul.lastError },
+      consul: {
+        synced: consul.synced,
+        reachable: consul.reachable,
+        healthy: consul.healthy,
+        lastError: consul.lastError,
+        failing: consul.errors.map((e) => ({ watch: e.watch, reason: e.reason, message: e.message, since: new Date(e.since).toISOString() })),
+        connections: { max: consul.budget.maxConns, open: consul.connections, blockingWatches: consul.budget.blocking, pollingWatches: consul.budget.polling },
+      },
       permissions,
       warnings: [
         ...consul.warnings,
@@ -153,6 +180,7 @@ export async function startMeshgate(opts: ServeOptions, rootLogger?: Logger): Pr
       clearInterval(permissionTimer);
       access.stop();
       await watcher.stop();
+      transport.close();
       await admin.stop();
       await xds.stop();
       log.info('meshgate stopped');

@@ -5,7 +5,7 @@ import { proxyKey, type MeshModel, type Problem, type ProxyModel } from '../mode
 import { sameInputs, translateInputs } from '../translate/inputs.js';
 import { translateProxy } from '../translate/index.js';
 import type { AmbiguousProxy, KnownProxy } from '../xds/ads-stream.js';
-import type { SnapshotCache } from '../xds/cache.js';
+import type { SetOptions, SnapshotCache } from '../xds/cache.js';
 import type { DesiredResource } from '../xds/resource-types.js';
 
 export interface ReconcileResult {
@@ -47,7 +47,12 @@ export class Reconciler {
     private readonly logger: Logger,
   ) {}
 
-  apply(next: MeshModel): ReconcileResult {
+  /**
+   * Applies a new model. `changedAt` (epoch ms) is when the change behind it happened, e.g. when
+   * Consul reported it; streams measure their convergence from it (default: now).
+   */
+  apply(next: MeshModel, options: { changedAt?: number } = {}): ReconcileResult {
+    const setOptions = { changedAt: options.changedAt ?? Date.now() };
     const previous = this.model;
     // Unchanged parts keep their identity: a no-op change stops here, and proxies whose inputs
     // are the same objects as last time are not translated again.
@@ -67,7 +72,7 @@ export class Reconciler {
         // Not ready (e.g. no certificate yet): the proxy keeps its last good resources.
         if (config.ready) {
           resources = config.resources;
-          this.cache.set(key, resources);
+          this.cache.set(key, resources, setOptions);
         }
         last = { inputs, problems: config.problems, resources };
         this.translated.set(key, last);
@@ -75,13 +80,14 @@ export class Reconciler {
       }
       problems.push(...last.problems);
     }
-    // A proxy whose registration is gone keeps its stream but gets nothing more to serve.
+    // A proxy whose registration is gone: its state is released. A stream it still has keeps what
+    // it was sent (Envoy keeps its last config) and is sent nothing more until it is registered again.
     for (const key of previous?.proxies.keys() ?? []) {
       if (model.proxies.has(key)) continue;
       this.translated.delete(key);
-      this.cache.set(key, []);
+      this.cache.delete(key);
     }
-    this.updateAliases(model);
+    this.updateAliases(model, setOptions);
     this.reportProblems(dedupe(problems));
     return { changed: true, proxies: model.proxies.size, translated, problems: this.currentProblems.length };
   }
@@ -110,7 +116,7 @@ export class Reconciler {
     return { key: nodeName === null ? nodeId : proxyKey(nodeName, nodeId) };
   }
 
-  private updateAliases(model: MeshModel): void {
+  private updateAliases(model: MeshModel, setOptions: SetOptions): void {
     const byId = new Map<string, string[]>();
     for (const [key, proxy] of model.proxies) {
       const keys = byId.get(proxy.id);
@@ -132,16 +138,21 @@ export class Reconciler {
       }
       const resources = this.translated.get(keys[0]!)?.resources ?? null;
       if (resources === null || this.aliases.get(id) === resources) continue;
-      this.cache.set(id, resources);
+      this.cache.set(id, resources, setOptions);
       this.aliases.set(id, resources);
     }
-    // IDs no registration has any more: like a removed proxy, nothing more to serve.
+    // IDs no registration has any more: like a removed proxy, released, nothing more to serve.
     for (const id of [...this.aliases.keys()]) {
       if (byId.has(id)) continue;
       this.aliases.delete(id);
-      this.cache.set(id, []);
+      this.cache.delete(id);
     }
     this.byId = byId;
+  }
+
+  /** Per-proxy state held: translations and bare-ID aliases (what a deregistration must release). */
+  tracked(): { proxies: number; aliases: number } {
+    return { proxies: this.translated.size, aliases: this.aliases.size };
   }
 
   problems(): readonly Problem[] {

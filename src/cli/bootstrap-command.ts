@@ -7,11 +7,27 @@ import { MeshgateError } from '../errors.js';
 import { splitHostPort } from '../address.js';
 import { consulAddress, describeFlagErrors, hostPort } from './address.js';
 
+/** One or more host:port, comma-separated: the meshgate replicas. */
+const hostPortList = z
+  .string()
+  .trim()
+  .superRefine((v, ctx) => {
+    const parts = v.split(',').map((p) => p.trim());
+    for (const part of parts) {
+      if (!hostPort.safeParse(part).success) {
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          message: parts.length > 1 ? `"${part}" must be host:port (give replicas as host:port,host:port)` : 'must be host:port, e.g. 127.0.0.1:18000',
+        });
+      }
+    }
+  });
+
 const bootstrapOptionsSchema = z.object({
   proxyId: z.string().trim().min(1, 'is required: the Consul service ID of the proxy'),
   nodeName: z.string().trim().min(1).optional(),
   adminAddr: hostPort,
-  xdsAddr: hostPort,
+  xdsAddr: hostPortList,
   consulAddr: consulAddress,
   token: z.string(),
   output: z.string().min(1).optional(),
@@ -91,7 +107,7 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<string> {
     token: opts.token,
     nodeName: opts.nodeName,
   });
-  const xds = splitHostPort(opts.xdsAddr);
+  const xdsAddresses = opts.xdsAddr.split(',').map((a) => splitHostPort(a.trim(), '--xds-addr'));
   const tls =
     opts.xdsTlsCa === undefined
       ? undefined
@@ -109,8 +125,7 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<string> {
         serviceName: proxy.serviceName,
         kind: proxy.kind,
         nodeName: opts.nodeName ?? proxy.nodeName,
-        xdsHost: xds.host,
-        xdsPort: xds.port,
+        xdsAddresses,
         adminAddress: admin.host,
         adminPort: admin.port,
         token: opts.token,

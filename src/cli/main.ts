@@ -57,6 +57,9 @@ function buildProgram(): Command {
     .option('--xds-tls-key <file>', 'PEM private key of --xds-tls-cert')
     .option('--xds-tls-client-ca <file>', 'require xDS clients to present a certificate signed by this PEM CA')
     .option('--acl-recheck-ms <ms>', `how often every open xDS stream's token is checked again (default: ${SERVE_DEFAULTS.aclRecheckMs})`)
+    .option('--max-streams <n>', `most ADS streams served at once; more are refused with RESOURCE_EXHAUSTED (default: ${SERVE_DEFAULTS.maxStreams})`)
+    .option('--max-request-bytes <bytes>', `largest ADS request accepted; a larger one ends its stream with RESOURCE_EXHAUSTED (default: ${SERVE_DEFAULTS.maxRequestBytes})`)
+    .option('--consul-max-conns <n>', `most connections to Consul at once, shared by every watch (default: ${SERVE_DEFAULTS.consulMaxConns})`)
     .action((flags: RawServeFlags) => serve(flags));
 
   program

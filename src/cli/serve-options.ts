@@ -1,6 +1,7 @@
 // Options of `meshgate serve`: the flags, their defaults (with environment fallbacks) and validation.
 import { z } from 'zod';
 import { MeshgateError } from '../errors.js';
+import { DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_STREAMS } from '../xds/limits.js';
 import { consulAddress, describeFlagErrors, hostPort } from './address.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -26,6 +27,26 @@ export const serveOptionsSchema = z.object({
     .int('must be a whole number of milliseconds')
     .min(1_000, 'must be at least 1000')
     .max(3_600_000, 'must be at most 3600000'),
+  consulMaxConns: z.coerce
+    .number({ error: 'must be a whole number' })
+    .int('must be a whole number')
+    .min(16, 'must be at least 16')
+    .max(10_000, 'must be at most 10000')
+    .optional(),
+  /** Unset: the xDS server's default (DEFAULT_MAX_STREAMS). */
+  maxStreams: z.coerce
+    .number({ error: 'must be a whole number of streams' })
+    .int('must be a whole number of streams')
+    .min(1, 'must be at least 1')
+    .max(1_000_000, 'must be at most 1000000')
+    .optional(),
+  /** Unset: the xDS server's default (DEFAULT_MAX_REQUEST_BYTES). */
+  maxRequestBytes: z.coerce
+    .number({ error: 'must be a whole number of bytes' })
+    .int('must be a whole number of bytes')
+    .min(4_096, 'must be at least 4096')
+    .max(256 * 1024 * 1024, 'must be at most 268435456 (256 MiB)')
+    .optional(),
 });
 
 export type ServeOptions = z.infer<typeof serveOptionsSchema>;
@@ -41,6 +62,9 @@ export const SERVE_FLAGS: Record<keyof ServeOptions, string> = {
   xdsTlsKey: '--xds-tls-key',
   xdsTlsClientCa: '--xds-tls-client-ca',
   aclRecheckMs: '--acl-recheck-ms',
+  maxStreams: '--max-streams',
+  maxRequestBytes: '--max-request-bytes',
+  consulMaxConns: '--consul-max-conns',
 };
 
 export const SERVE_DEFAULTS = {
@@ -50,6 +74,9 @@ export const SERVE_DEFAULTS = {
   debounceMs: '20',
   logLevel: 'info',
   aclRecheckMs: '30000',
+  maxStreams: String(DEFAULT_MAX_STREAMS),
+  maxRequestBytes: String(DEFAULT_MAX_REQUEST_BYTES),
+  consulMaxConns: '64',
 } as const;
 
 /** Raw flag values as commander gives them (strings, or undefined when not given). */
@@ -71,6 +98,10 @@ export function parseServeOptions(flags: RawServeFlags, env: NodeJS.ProcessEnv =
     xdsTlsKey: flags.xdsTlsKey,
     xdsTlsClientCa: flags.xdsTlsClientCa,
     aclRecheckMs: flags.aclRecheckMs ?? SERVE_DEFAULTS.aclRecheckMs,
+    maxStreams: flags.maxStreams,
+    maxRequestBytes: flags.maxRequestBytes,
+    // Unset: the watcher's default (DEFAULT_MAX_CONNS).
+    consulMaxConns: flags.consulMaxConns,
   };
   const result = serveOptionsSchema.safeParse(values);
   if (!result.success) {

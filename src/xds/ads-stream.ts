@@ -7,36 +7,16 @@ import type { Logger } from '../log/logger.js';
 import { proxyKey } from '../model/types.js';
 import type { AccessControl, AccessSubject, GatedStream } from './access-control.js';
 import type { CachedResource, NodeSnapshot, SnapshotCache } from './cache.js';
+import { WriteWindow } from './flow-control.js';
+import { isAmbiguous, streamCacheKey, type Identify } from './identity.js';
 import { NonceGenerator } from './nonce.js';
 import { TYPE_ORDER, TYPE_SHORT_NAMES, TypeUrl, isTypeUrl } from './resource-types.js';
+import type { StreamRejection, XdsObserver } from './observer.js';
 import type { StreamStatus } from './status.js';
+import { deferRemovals, referrersWait, warmingIn } from './send-order.js';
 import { TypeState } from './stream-state.js';
 
-/** A registered proxy as the status page shows it; `service` is the one its token needs service:write on. */
-export interface KnownProxy {
-  kind: string;
-  service: string;
-}
-
-/** A bare node.id that more than one registration has: the stream must send node.metadata.node_name. */
-export interface AmbiguousProxy {
-  ambiguous: string[];
-}
-
-/**
- * What a connecting proxy is: with a node name, the registration (node name, node.id); without one,
- * the only registration with that ID. null when nothing is registered.
- */
-export type Identify = (nodeId: string, nodeName: string | null) => KnownProxy | AmbiguousProxy | null;
-
-/** The cache key a stream reads: `<node name>/<id>` when the node name is known, else the bare ID (an alias). */
-export function streamCacheKey(nodeId: string, nodeName: string | null): string {
-  return nodeName === null ? nodeId : proxyKey(nodeName, nodeId);
-}
-
-export function isAmbiguous(identity: KnownProxy | AmbiguousProxy | null): identity is AmbiguousProxy {
-  return identity !== null && 'ambiguous' in identity;
-}
+export { isAmbiguous, streamCacheKey, type AmbiguousProxy, type Identify, type KnownProxy } from './identity.js';
 
 /** What the server needs from a stream of either protocol. */
 export interface StreamHandle {
@@ -50,6 +30,9 @@ export interface StreamContext {
   identify: Identify;
   /** When set, a stream sends nothing until its token is authorized. */
   access?: AccessControl;
+  observer: XdsObserver;
+  /** Bytes a stream may have written but not yet flushed before it waits for the proxy to read. */
+  highWaterBytes: number;
   onClose(stream: StreamHandle): void;
 }
 
@@ -86,6 +69,9 @@ export abstract class AdsStream<Req extends AdsRequest, Plan> implements StreamH
   private closed = false;
   private unwatch: (() => void) | null = null;
   private pumpScheduled = false;
+  private readonly window: WriteWindow;
+  /** When the oldest change this stream has not yet seen ACKed reached the cache (epoch ms). */
+  private changedSince: number | null = null;
 
   protected abstract readonly protocol: 'sotw' | 'delta';
   protected abstract readonly requestName: string;
@@ -96,6 +82,11 @@ export abstract class AdsStream<Req extends AdsRequest, Plan> implements StreamH
   ) {
     this.peer = call.getPeer();
     this.logger = ctx.logger;
+    this.window = new WriteWindow(call, ctx.highWaterBytes, {
+      resumed: () => this.schedulePump(),
+      paused: () => ctx.observer.backpressured(this.protocol),
+      queued: (delta) => ctx.observer.queuedBytes(delta),
+    });
     const token = call.metadata?.get('x-consul-token')[0];
     this.token = token === undefined ? '' : token.toString();
     this.authorized = ctx.access === undefined;
@@ -124,7 +115,8 @@ export abstract class AdsStream<Req extends AdsRequest, Plan> implements StreamH
   protected abstract handle(req: Req, st: TypeState, first: boolean): void;
   /** What would be sent for this type now, or null when the proxy is up to date. */
   protected abstract pending(st: TypeState, snap: NodeSnapshot, deferRemovals: () => boolean): Plan | null;
-  protected abstract send(st: TypeState, plan: Plan, snap: NodeSnapshot): void;
+  /** `warming`: an EDS response carrying endpoints that clusters already sent wait for. */
+  protected abstract send(st: TypeState, plan: Plan, snap: NodeSnapshot, warming: boolean): void;
 
   status(): StreamStatus {
     const found = this.nodeId ? this.ctx.identify(this.nodeId, this.nodeName) : null;
@@ -142,6 +134,7 @@ export abstract class AdsStream<Req extends AdsRequest, Plan> implements StreamH
       service: identity?.service ?? null,
       ...(isAmbiguous(found) ? { identity: { ambiguous: found.ambiguous } } : {}),
       authorization: this.ctx.access === undefined ? 'not-required' : this.authorized ? 'authorized' : 'pending',
+      flow: this.window.status(),
       types: TYPE_ORDER.flatMap((t) => {
         const st = this.types.get(t);
         return st ? [st.status()] : [];
@@ -156,6 +149,8 @@ export abstract class AdsStream<Req extends AdsRequest, Plan> implements StreamH
 
   protected fail(code: GrpcStatus, details: string): void {
     if (this.closed) return;
+    const reason = REJECTIONS[code];
+    if (reason !== undefined) this.ctx.observer.rejected(reason);
     this.logger.warn({ node: this.nodeId, peer: this.peer, protocol: this.protocol }, `ending ADS stream: ${details}`);
     this.close();
     this.call.emit('error', Object.assign(new Error(details), { code, details }));
@@ -164,12 +159,15 @@ export abstract class AdsStream<Req extends AdsRequest, Plan> implements StreamH
   protected ackOrNack(st: TypeState, req: Req): void {
     const inflight = st.inflight;
     if (!inflight) return;
+    const type = TYPE_SHORT_NAMES[st.typeUrl];
     if (req.errorDetail === undefined) {
       st.settle(null);
+      this.ctx.observer.acked(type, this.protocol);
       return;
     }
     const message = req.errorDetail.message || `error code ${req.errorDetail.code}`;
     st.settle(message);
+    this.ctx.observer.nacked(type, this.protocol);
     this.logger.warn(
       { node: this.nodeId, type: TYPE_SHORT_NAMES[st.typeUrl], version: inflight.version, nonce: inflight.nonce, error: message },
       `proxy ${this.nodeId} rejected ${TYPE_SHORT_NAMES[st.typeUrl]} version ${inflight.version}: ${message}`,
@@ -177,10 +175,12 @@ export abstract class AdsStream<Req extends AdsRequest, Plan> implements StreamH
   }
 
   /** Writes one response and records it as in flight. */
-  protected write(st: TypeState, version: string, build: (nonce: string) => Buffer): void {
+  protected write(st: TypeState, version: string, build: (nonce: string) => Buffer, warming = false): void {
     const nonce = this.nonces.next();
-    st.sent(nonce, version);
-    this.call.write(build(nonce));
+    st.sent(nonce, version, warming);
+    const bytes = build(nonce);
+    this.window.write(bytes);
+    this.ctx.observer.pushed(TYPE_SHORT_NAMES[st.typeUrl], this.protocol, bytes.length);
   }
 
   /** A re-sent cluster needs its endpoints again: Envoy's cluster warming waits for them. */
@@ -215,7 +215,7 @@ export abstract class AdsStream<Req extends AdsRequest, Plan> implements StreamH
         this.nodeName = typeof nodeName === 'string' && nodeName !== '' ? nodeName : null;
         this.nodeCluster = req.node?.cluster ?? '';
         this.cacheKey = streamCacheKey(id, this.nodeName);
-        this.unwatch = this.ctx.cache.watch(this.cacheKey, () => this.schedulePump());
+        this.unwatch = this.ctx.cache.watch(this.cacheKey, (changed) => this.onCacheChange(changed));
         this.logger.debug({ node: id, nodeName: this.nodeName, peer: this.peer, protocol: this.protocol }, 'ADS stream opened');
         const found = this.ctx.identify(id, this.nodeName);
         if (isAmbiguous(found)) {
@@ -271,8 +271,9 @@ export abstract class AdsStream<Req extends AdsRequest, Plan> implements StreamH
 
   /**
    * Sends what each type is missing, in ADS order: clusters, endpoints, listeners, routes, secrets.
-   * One response per type in flight; listeners and routes wait while clusters or endpoints are
-   * un-ACKed; cluster and endpoint removals wait until listeners and routes are settled.
+   * One response per type in flight; listeners and routes wait as referrersWait() says, removals
+   * as deferRemovals() says (send-order.ts). Nothing is written while the proxy is not reading what
+   * it was sent.
    */
   private pump(): void {
     if (this.closed || this.cacheKey === null) return;
@@ -280,19 +281,44 @@ export abstract class AdsStream<Req extends AdsRequest, Plan> implements StreamH
       this.ctx.access?.retry(this.gate); // its registration may have appeared
       return;
     }
+    if (this.window.paused) return; // resumed by the transport taking what was written
     const snap = this.ctx.cache.get(this.cacheKey);
-    if (!snap) return; // nothing known for this node yet: keep whatever the proxy has
+    if (!snap) return; // nothing known for this node (yet, or any more): keep whatever the proxy has
     this.prepare(snap);
-    const referrersSettled = () => this.settled(TypeUrl.Listener, snap) && this.settled(TypeUrl.Route, snap);
+    let idle = true;
     for (const typeUrl of TYPE_ORDER) {
       const st = this.types.get(typeUrl);
-      if (!st || st.inflight) continue;
+      if (!st) continue;
+      if (st.inflight || this.window.paused) {
+        idle = false;
+        continue;
+      }
       const isReferrer = typeUrl === TypeUrl.Listener || typeUrl === TypeUrl.Route;
-      if (isReferrer && (this.inflight(TypeUrl.Cluster) || this.inflight(TypeUrl.Endpoint))) continue;
-      const isReferenced = typeUrl === TypeUrl.Cluster || typeUrl === TypeUrl.Endpoint;
-      const plan = this.pending(st, snap, () => isReferenced && !referrersSettled());
-      if (plan) this.send(st, plan, snap);
+      if (isReferrer && referrersWait(this.types, snap)) {
+        idle = false;
+        continue;
+      }
+      const plan = this.pending(st, snap, () => deferRemovals(typeUrl, (t) => this.settled(t, snap)));
+      if (!plan) continue;
+      idle = false;
+      this.send(st, plan, snap, typeUrl === TypeUrl.Endpoint && warmingIn(st, snap));
     }
+    if (idle) this.maybeConverged();
+  }
+
+  private onCacheChange(_changed: ReadonlySet<TypeUrl>): void {
+    if (this.changedSince === null && this.cacheKey !== null && this.types.size > 0) {
+      this.changedSince = this.ctx.cache.get(this.cacheKey)?.changedAt ?? Date.now();
+    }
+    this.schedulePump();
+  }
+
+  /** Nothing in flight or left to send: the proxy has ACKed every change it was told about. */
+  private maybeConverged(): void {
+    if (this.changedSince === null) return;
+    for (const st of this.types.values()) if (!st.lastResponseAcked) return; // NACKed: not converged
+    this.ctx.observer.converged(Math.max(0, Date.now() - this.changedSince) / 1000);
+    this.changedSince = null;
   }
 
   private subject(): AccessSubject | null {
@@ -305,19 +331,16 @@ export abstract class AdsStream<Req extends AdsRequest, Plan> implements StreamH
   /** Hook run before each send loop with the node's current snapshot. */
   protected prepare(_snap: NodeSnapshot): void {}
 
-  private inflight(typeUrl: TypeUrl): boolean {
-    return this.types.get(typeUrl)?.inflight != null;
-  }
-
   private settled(typeUrl: TypeUrl, snap: NodeSnapshot): boolean {
     const st = this.types.get(typeUrl);
     if (!st) return true;
-    return st.inflight === null && this.pending(st, snap, () => false) === null;
+    return st.inflight === null && st.lastResponseAcked && this.pending(st, snap, () => false) === null;
   }
 
   private close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.window.close();
     this.unwatch?.();
     this.unwatch = null;
     this.ctx.access?.remove(this.gate);
@@ -325,3 +348,9 @@ export abstract class AdsStream<Req extends AdsRequest, Plan> implements StreamH
     this.logger.debug({ node: this.nodeId, peer: this.peer }, 'ADS stream closed');
   }
 }
+
+/** Stream endings that count as rejections in metrics. */
+const REJECTIONS: Partial<Record<GrpcStatus, StreamRejection>> = {
+  [GrpcStatus.PERMISSION_DENIED]: 'permission_denied',
+  [GrpcStatus.INVALID_ARGUMENT]: 'invalid_request',
+};

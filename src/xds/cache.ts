@@ -49,7 +49,14 @@ export interface TypeSnapshot {
 
 export interface NodeSnapshot {
   readonly nodeId: string;
+  /** When the change that made this snapshot's latest type version happened (epoch ms). */
+  readonly changedAt: number;
   type(typeUrl: TypeUrl): TypeSnapshot;
+}
+
+export interface SetOptions {
+  /** When the change behind this update happened (epoch ms), e.g. when Consul reported it; default now. */
+  changedAt?: number;
 }
 
 export type CacheWatcher = (changedTypes: ReadonlySet<TypeUrl>) => void;
@@ -86,6 +93,7 @@ class StoredSnapshot implements NodeSnapshot {
   constructor(
     readonly nodeId: string,
     readonly types: ReadonlyMap<TypeUrl, StoredType>,
+    readonly changedAt: number,
   ) {}
 
   type(typeUrl: TypeUrl): TypeSnapshot {
@@ -118,7 +126,7 @@ export class SnapshotCache {
    * encoding, hashing or key building), and a type whose resources are all kept keeps its version:
    * an update that touches a few resources costs little more than a pass over the list.
    */
-  set(nodeId: string, resources: readonly DesiredResource[]): void {
+  set(nodeId: string, resources: readonly DesiredResource[], options: SetOptions = {}): void {
     const previous = this.snapshots.get(nodeId);
     const grouped = new Map<TypeUrl, DesiredResource[]>();
     for (const r of resources) {
@@ -153,13 +161,12 @@ export class SnapshotCache {
         if (now?.messages.get(name) !== before.messages.get(name)) this.release(cached);
       }
     }
-    const next = new StoredSnapshot(nodeId, types);
-    this.snapshots.set(nodeId, next);
-
     const changed = new Set<TypeUrl>();
     for (const typeUrl of TYPE_ORDER) {
-      if (!previous || previous.type(typeUrl).version !== next.type(typeUrl).version) changed.add(typeUrl);
+      if (!previous || previous.type(typeUrl).version !== (types.get(typeUrl) ?? EMPTY_TYPE).version) changed.add(typeUrl);
     }
+    const changedAt = changed.size > 0 || !previous ? (options.changedAt ?? Date.now()) : previous.changedAt;
+    this.snapshots.set(nodeId, new StoredSnapshot(nodeId, types, changedAt));
     if (changed.size > 0) this.notify(nodeId, changed);
   }
 
@@ -167,7 +174,10 @@ export class SnapshotCache {
     return this.snapshots.get(nodeId);
   }
 
-  /** Forgets a node. Its streams keep what they were sent (nothing is pushed to them). */
+  /**
+   * Forgets a node and releases its resources. Its streams keep what they were sent and are sent
+   * nothing more (a proxy keeps its last config); a later set() serves them again.
+   */
   delete(nodeId: string): void {
     const previous = this.snapshots.get(nodeId);
     if (!previous) return;
@@ -192,6 +202,11 @@ export class SnapshotCache {
       current.delete(watcher);
       if (current.size === 0) this.watchers.delete(nodeId);
     };
+  }
+
+  /** Nodes with at least one watching stream. */
+  watchedCount(): number {
+    return this.watchers.size;
   }
 
   /** Number of distinct encoded resources held (shared ones count once). */

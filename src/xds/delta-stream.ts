@@ -65,7 +65,7 @@ export class DeltaStream extends AdsStream<DeltaDiscoveryRequest, DeltaPlan> {
     return { upserts, removed };
   }
 
-  protected send(st: TypeState, plan: DeltaPlan, snap: NodeSnapshot): void {
+  protected send(st: TypeState, plan: DeltaPlan, snap: NodeSnapshot, warming: boolean): void {
     for (const r of plan.upserts) {
       st.held.set(r.name, r.version);
       st.forced.delete(r.name);
@@ -76,7 +76,7 @@ export class DeltaStream extends AdsStream<DeltaDiscoveryRequest, DeltaPlan> {
     }
     st.respondEvenIfEmpty = false;
     const version = snap.type(st.typeUrl).version;
-    this.write(st, version, (nonce) => deltaResponse(st.typeUrl, version, nonce, plan.upserts, plan.removed));
+    this.write(st, version, (nonce) => deltaResponse(st.typeUrl, version, nonce, plan.upserts, plan.removed), warming);
     if (st.typeUrl === TypeUrl.Cluster) this.forceEndpointsOf(plan.upserts, snap);
   }
 }

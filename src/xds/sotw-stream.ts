@@ -75,7 +75,7 @@ export class SotwStream extends AdsStream<DiscoveryRequest, SotwPlan> {
     return { version, resources };
   }
 
-  protected send(st: TypeState, plan: SotwPlan, snap: NodeSnapshot): void {
+  protected send(st: TypeState, plan: SotwPlan, snap: NodeSnapshot, warming: boolean): void {
     const changed: CachedResource[] = [];
     for (const [name, r] of plan.resources) if (st.held.get(name) !== r.version) changed.push(r);
     st.held.clear();
@@ -85,7 +85,7 @@ export class SotwStream extends AdsStream<DiscoveryRequest, SotwPlan> {
       st.heldResources.set(name, r);
     }
     st.forced.clear();
-    this.write(st, plan.version, (nonce) => sotwResponse(st.typeUrl, plan.version, nonce, plan.resources.values()));
+    this.write(st, plan.version, (nonce) => sotwResponse(st.typeUrl, plan.version, nonce, plan.resources.values()), warming);
     if (st.typeUrl === TypeUrl.Cluster) this.forceEndpointsOf(changed, snap);
   }
 }

@@ -1,4 +1,5 @@
 // What the xDS layer reports about connected proxies; read by the admin API.
+import type { FlowStatus } from './flow-control.js';
 import type { TypeUrl } from './resource-types.js';
 
 export interface TypeStatus {
@@ -34,6 +35,8 @@ export interface StreamStatus {
   identity?: { ambiguous: string[] };
   /** ACL check of the stream's x-consul-token: nothing is sent while 'pending'. */
   authorization: 'not-required' | 'pending' | 'authorized';
+  /** What was written to the stream and what of it the proxy has not read yet. */
+  flow?: FlowStatus;
   types: TypeStatus[];
 }
 

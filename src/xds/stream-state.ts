@@ -7,6 +7,8 @@ import type { TypeStatus } from './status.js';
 export interface InFlight {
   nonce: string;
   version: string;
+  /** EDS only: the response carries endpoints that clusters sent before it wait for (warming). */
+  warming: boolean;
 }
 
 export class TypeState {
@@ -32,6 +34,11 @@ export class TypeState {
   lastAckedVersion: string | null = null;
   lastAckedAt: string | null = null;
   lastNack: TypeStatus['lastNack'] = null;
+  /**
+   * False from a NACK until a later response of this type is ACKed: the proxy then runs an older
+   * state than the one this stream last sent, and what that older state uses must stay.
+   */
+  lastResponseAcked = true;
 
   constructor(readonly typeUrl: TypeUrl) {}
 
@@ -50,8 +57,8 @@ export class TypeState {
     return out;
   }
 
-  sent(nonce: string, version: string): void {
-    this.inflight = { nonce, version };
+  sent(nonce: string, version: string, warming = false): void {
+    this.inflight = { nonce, version, warming };
     this.latestNonce = nonce;
     this.lastSentVersion = version;
     this.lastSentAt = new Date().toISOString();
@@ -63,6 +70,7 @@ export class TypeState {
     if (!inflight) return;
     this.inflight = null;
     const at = new Date().toISOString();
+    this.lastResponseAcked = errorMessage === null;
     if (errorMessage === null) {
       this.lastAckedVersion = inflight.version;
       this.lastAckedAt = at;

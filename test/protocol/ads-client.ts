@@ -82,6 +82,11 @@ class AdsStreamClient<Req, Res> {
   close(): void {
     this.stream.cancel();
   }
+
+  /** Half-closes the stream, as a proxy that shuts down cleanly does; the server then ends it. */
+  end(): void {
+    this.stream.end();
+  }
 }
 
 export class SotwClient extends AdsStreamClient<DiscoveryRequest, DiscoveryResponse> {

@@ -199,8 +199,12 @@ describe('Delta ADS', () => {
     expect(rds2.typeUrl).toBe(TypeUrl.Route);
     await s.expectNone();
     s.ack(rds2);
-    const removals = [await s.next(), await s.next()];
-    expect(removals.map((r) => [r.typeUrl, r.removedResources, r.resources.length])).toEqual([
+    // The endpoints go once the proxy ACKed that no cluster uses them.
+    const clusterRemoval = await s.next();
+    await s.expectNone();
+    s.ack(clusterRemoval);
+    const endpointRemoval = await s.next();
+    expect([clusterRemoval, endpointRemoval].map((r) => [r.typeUrl, r.removedResources, r.resources.length])).toEqual([
       [TypeUrl.Cluster, ['old'], 0],
       [TypeUrl.Endpoint, ['old'], 0],
     ]);

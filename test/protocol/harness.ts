@@ -4,7 +4,7 @@ import { silentLogger, type Logger } from '../../src/log/logger.js';
 import type { AccessControl } from '../../src/xds/access-control.js';
 import { streamCacheKey } from '../../src/xds/ads-stream.js';
 import { SnapshotCache } from '../../src/xds/cache.js';
-import { startXdsServer, type XdsServer } from '../../src/xds/server.js';
+import { startXdsServer, type XdsServer, type XdsServerOptions } from '../../src/xds/server.js';
 import { AdsTestClient } from './ads-client.js';
 
 export interface Harness {
@@ -25,11 +25,16 @@ export interface HarnessOptions {
   logger?: Logger;
   access?: AccessControl;
   credentials?: ServerCredentials;
+  limits?: XdsServerOptions['limits'];
+  streamHighWaterBytes?: number;
+  observer?: XdsServerOptions['observer'];
+  /** Serve this cache instead of a fresh one. */
+  cache?: SnapshotCache;
 }
 
 export async function startHarness(loggerOrOptions: Logger | HarnessOptions = {}): Promise<Harness> {
   const opts: HarnessOptions = 'info' in loggerOrOptions ? { logger: loggerOrOptions as Logger } : (loggerOrOptions as HarnessOptions);
-  const cache = new SnapshotCache();
+  const cache = opts.cache ?? new SnapshotCache();
   const known = new Map<string, { kind: string; service: string }>();
   const ambiguous = new Map<string, string[]>();
   const server = await startXdsServer({
@@ -43,6 +48,9 @@ export async function startHarness(loggerOrOptions: Logger | HarnessOptions = {}
     logger: opts.logger ?? silentLogger(),
     access: opts.access,
     credentials: opts.credentials,
+    limits: opts.limits,
+    streamHighWaterBytes: opts.streamHighWaterBytes,
+    observer: opts.observer,
   });
   const client = new AdsTestClient(server.port);
   return {

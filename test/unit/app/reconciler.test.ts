@@ -40,15 +40,29 @@ describe('Reconciler', () => {
     expect(tcpListener).toHaveLength(1);
   });
 
-  it('empties the config of a proxy whose registration is gone', () => {
+  it('releases the cache entry (and its alias) of a proxy whose registration is gone', () => {
     const cache = new SnapshotCache();
     const r = new Reconciler(cache, silentLogger());
     const model = input('sidecar-tcp');
     r.apply(model);
-    const [id] = [...model.proxies.keys()];
-    expect(cache.get(id!)?.type(TypeUrl.Cluster).resources.size).toBeGreaterThan(0);
+    const [key] = [...model.proxies.keys()];
+    const proxy = model.proxies.get(key!)!;
+    expect(cache.get(key!)?.type(TypeUrl.Cluster).resources.size).toBeGreaterThan(0);
+    expect(cache.get(proxy.id)).toBeDefined(); // the bare-ID alias
     r.apply({ ...model, proxies: new Map() });
-    expect(cache.get(id!)?.type(TypeUrl.Cluster).resources.size ?? 0).toBe(0);
+    expect(cache.get(key!)).toBeUndefined();
+    expect(cache.get(proxy.id)).toBeUndefined();
+    expect(cache.nodes()).toEqual([]);
+    expect(cache.internedCount()).toBe(0);
+  });
+
+  it('stamps cache snapshots with the time of the change it was given', () => {
+    const cache = new SnapshotCache();
+    const r = new Reconciler(cache, silentLogger());
+    const model = input('sidecar-tcp');
+    r.apply(model, { changedAt: 1_000 });
+    const [key] = [...model.proxies.keys()];
+    expect(cache.get(key!)?.changedAt).toBe(1_000);
   });
 });
 
