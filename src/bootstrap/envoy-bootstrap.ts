@@ -1,7 +1,15 @@
 // The Envoy bootstrap for a proxy served by meshgate, equivalent to what
 // `consul connect envoy -bootstrap` (Consul 1.15) writes: Delta ADS over a static
 // `local_agent` cluster, node identity from the proxy's Consul registration.
+// With several meshgate replicas, `local_agent` lists them all and is tuned so that Envoy's
+// ADS stream moves to another replica as soon as the one it uses fails (see `failoverSettings`).
 import { isIP } from 'node:net';
+
+/** One meshgate replica's xDS address. */
+export interface XdsAddress {
+  host: string;
+  port: number;
+}
 
 export type ProxyKind = 'connect-proxy' | 'api-gateway';
 
@@ -17,8 +25,13 @@ export interface EnvoyBootstrapOptions {
   namespace?: string;
   partition?: string;
   /** Where meshgate serves xDS. An IP gives a STATIC cluster, a hostname a STRICT_DNS one. */
-  xdsHost: string;
-  xdsPort: number;
+  xdsHost?: string;
+  xdsPort?: number;
+  /**
+   * Every meshgate replica, in place of xdsHost/xdsPort. Two or more give a `local_agent` cluster
+   * with one endpoint per replica and the failover settings of `failoverSettings`.
+   */
+  xdsAddresses?: XdsAddress[];
   adminAddress?: string;
   adminPort?: number;
   /** ACL token sent as gRPC metadata `x-consul-token` ('' = none). */
@@ -37,14 +50,20 @@ export interface XdsClientTls {
   clientKeyFile?: string;
 }
 
-/** The UpstreamTlsContext of the local_agent cluster: verify meshgate's certificate and name, speak h2. */
-export function xdsTransportSocket(tls: XdsClientTls, xdsHost: string): object {
-  const name = tls.serverName ?? xdsHost;
+/**
+ * The UpstreamTlsContext of the local_agent cluster: verify meshgate's certificate and name, speak h2.
+ * With several replicas and no server name, a certificate naming any one of their hosts is accepted,
+ * and SNI is sent only when they share one DNS name (one cluster has one SNI for every endpoint).
+ */
+export function xdsTransportSocket(tls: XdsClientTls, xdsHost: string | readonly string[]): object {
+  const hosts = [...new Set(typeof xdsHost === 'string' ? [xdsHost] : xdsHost)];
+  const names = tls.serverName !== undefined ? [tls.serverName] : hosts;
+  const sni = names.length === 1 && isIP(names[0]!) === 0 ? names[0] : undefined;
   const common: Record<string, unknown> = {
     alpn_protocols: ['h2'],
     validation_context: {
       trusted_ca: { inline_string: tls.caPem.endsWith('\n') ? tls.caPem : `${tls.caPem}\n` },
-      match_typed_subject_alt_names: [{ san_type: isIP(name) === 0 ? 'DNS' : 'IP_ADDRESS', matcher: { exact: name } }],
+      match_typed_subject_alt_names: names.map((name) => ({ san_type: isIP(name) === 0 ? 'DNS' : 'IP_ADDRESS', matcher: { exact: name } })),
     },
   };
   if (tls.clientCertFile !== undefined && tls.clientKeyFile !== undefined) {
@@ -54,7 +73,7 @@ export function xdsTransportSocket(tls: XdsClientTls, xdsHost: string): object {
     name: 'envoy.transport_sockets.tls',
     typed_config: {
       '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
-      ...(isIP(name) === 0 ? { sni: name } : {}),
+      ...(sni !== undefined ? { sni } : {}),
       common_tls_context: common,
     },
   };
@@ -66,6 +85,52 @@ function socketAddress(address: string, port: number): object {
   return { socket_address: { address, port_value: port } };
 }
 
+/** The replicas a bootstrap points at: xdsAddresses, else xdsHost:xdsPort; duplicates dropped. */
+export function xdsAddressesOf(opts: Pick<EnvoyBootstrapOptions, 'xdsHost' | 'xdsPort' | 'xdsAddresses'>): XdsAddress[] {
+  const given = opts.xdsAddresses ?? (opts.xdsHost !== undefined && opts.xdsPort !== undefined ? [{ host: opts.xdsHost, port: opts.xdsPort }] : []);
+  if (given.length === 0) throw new TypeError('envoyBootstrap: give xdsAddresses or xdsHost and xdsPort');
+  const seen = new Set<string>();
+  return given.filter((a) => {
+    const key = `${a.host}|${a.port}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/**
+ * What makes Envoy's ADS client leave a failed replica quickly, for a `local_agent` cluster with
+ * several endpoints. Envoy holds one ADS stream; when it breaks, Envoy opens a new one after a
+ * jittered backoff and the cluster's load balancer picks the replica. So:
+ * - `RANDOM` spreads a fleet of Envoys over the replicas (all at one priority: no standby idles);
+ * - outlier detection on local-origin errors ejects a replica at its first refused or timed-out
+ *   connection (`connect_timeout` bounds that), so the next attempt goes to another replica instead
+ *   of trying the dead one again; with every replica ejected Envoy's panic mode tries them all;
+ * - HTTP/2 keepalive pings (and TCP keepalive) find a replica that vanished without closing the connection (host down,
+ *   network partition), where no TCP reset ever arrives;
+ * - the stream retry backoff (`retry_policy`, Envoy's default 0.5 s base) is capped at 5 s instead
+ *   of 30 s, so an Envoy that saw every replica fail is back within seconds of one returning.
+ */
+function failoverSettings(): Record<string, unknown> {
+  return {
+    lb_policy: 'RANDOM',
+    outlier_detection: {
+      split_external_local_origin_errors: true,
+      consecutive_local_origin_failure: 1,
+      interval: '1s',
+      base_ejection_time: '5s',
+      max_ejection_time: '30s',
+      max_ejection_percent: 100,
+    },
+    upstream_connection_options: { tcp_keepalive: { keepalive_time: 30, keepalive_interval: 5, keepalive_probes: 3 } },
+  };
+}
+
+/** The ADS stream's reconnect backoff with several replicas (see failoverSettings). */
+export const FAILOVER_RETRY_POLICY = { retry_back_off: { base_interval: '0.5s', max_interval: '5s' } };
+
+const HTTP2_KEEPALIVE = { connection_keepalive: { interval: '15s', timeout: '5s' } };
+
 export function envoyBootstrap(opts: EnvoyBootstrapOptions): object {
   const namespace = opts.namespace ?? 'default';
   const partition = opts.partition ?? 'default';
@@ -73,6 +138,8 @@ export function envoyBootstrap(opts: EnvoyBootstrapOptions): object {
   if (opts.nodeName !== undefined && opts.nodeName !== '') metadata.node_name = opts.nodeName;
 
   const adsSource = { ads: {}, resource_api_version: 'V3', initial_fetch_timeout: '0s' };
+  const replicas = xdsAddressesOf(opts);
+  const several = replicas.length > 1;
 
   return {
     admin: {
@@ -97,18 +164,19 @@ export function envoyBootstrap(opts: EnvoyBootstrapOptions): object {
           name: LOCAL_AGENT_CLUSTER,
           ignore_health_on_host_removal: false,
           connect_timeout: '1s',
-          type: isIP(opts.xdsHost) === 0 ? 'STRICT_DNS' : 'STATIC',
+          type: replicas.every((r) => isIP(r.host) !== 0) ? 'STATIC' : 'STRICT_DNS',
+          ...(several ? failoverSettings() : {}),
           typed_extension_protocol_options: {
             'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
               '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
-              explicit_http_config: { http2_protocol_options: {} },
+              explicit_http_config: { http2_protocol_options: several ? HTTP2_KEEPALIVE : {} },
             },
           },
           load_assignment: {
             cluster_name: LOCAL_AGENT_CLUSTER,
-            endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(opts.xdsHost, opts.xdsPort) } }] }],
+            endpoints: [{ lb_endpoints: replicas.map((r) => ({ endpoint: { address: socketAddress(r.host, r.port) } })) }],
           },
-          ...(opts.tls ? { transport_socket: xdsTransportSocket(opts.tls, opts.xdsHost) } : {}),
+          ...(opts.tls ? { transport_socket: xdsTransportSocket(opts.tls, replicas.map((r) => r.host)) } : {}),
         },
       ],
     },
@@ -130,7 +198,7 @@ export function envoyBootstrap(opts: EnvoyBootstrapOptions): object {
         grpc_services: [
           {
             initial_metadata: [{ key: 'x-consul-token', value: opts.token ?? '' }],
-            envoy_grpc: { cluster_name: LOCAL_AGENT_CLUSTER },
+            envoy_grpc: several ? { cluster_name: LOCAL_AGENT_CLUSTER, retry_policy: FAILOVER_RETRY_POLICY } : { cluster_name: LOCAL_AGENT_CLUSTER },
           },
         ],
       },

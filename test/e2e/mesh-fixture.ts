@@ -34,11 +34,13 @@ export interface MeshgateProcessOptions {
   extraArgs?: string[];
   /** Overrides the process name in the test logs. */
   name?: string;
+  /** Fixed ports (e.g. to restart meshgate where its proxies expect it); default: random free ports. */
+  ports?: { xds: number; admin: number };
 }
 
 export async function startMeshgateProcess(group: ProcessGroup, consul: ConsulAgent, options: MeshgateProcessOptions = {}): Promise<Meshgate> {
   ensureBuilt();
-  const [xdsPort, adminPort] = (await freePorts(2)) as [number, number];
+  const [xdsPort, adminPort] = options.ports ? [options.ports.xds, options.ports.admin] : ((await freePorts(2)) as [number, number]);
   const xdsAddr = `127.0.0.1:${xdsPort}`;
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   const proc = group.spawn(options.name ?? 'meshgate', 'node', [

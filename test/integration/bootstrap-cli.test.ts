@@ -94,6 +94,14 @@ describe('meshgate bootstrap against a real Consul', () => {
     expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual(ours);
   });
 
+  it('lists every replica of --xds-addr a,b in local_agent', async () => {
+    const [a, b] = [await freePort(), await freePort()];
+    const ours = await meshgateBootstrap(['--proxy-id', 'web-sidecar-proxy', '--xds-addr', `127.0.0.1:${a},127.0.0.1:${b}`]);
+    const cluster = ours.static_resources.clusters[0];
+    expect(cluster.load_assignment.endpoints[0].lb_endpoints.map((e: any) => e.endpoint.address.socket_address.port_value)).toEqual([a, b]);
+    expect(cluster.outlier_detection).toBeDefined();
+  });
+
   it('reads the Consul address from CONSUL_HTTP_ADDR', async () => {
     const res = await runCli(['bootstrap', '--proxy-id', 'edge-1'], { CONSUL_HTTP_ADDR: `http://${consul.httpAddr}` });
     expect(res.code, res.stderr).toBe(0);

@@ -4,9 +4,15 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { envoyBootstrap } from '../../src/bootstrap/envoy-bootstrap.js';
 import { validateWithEnvoy } from '../harness/envoy.js';
+import { testPki } from '../protocol/tls-certs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'meshgate-bootstrap-validate-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const pki = testPki();
+pki.ca('ca');
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+  pki.remove();
+});
 
 const validate = (bootstrap: object) => validateWithEnvoy(bootstrap, join(dir, `bootstrap-${Math.random().toString(36).slice(2)}.json`));
 
@@ -16,6 +22,24 @@ describe('generated bootstrap', () => {
     ['a gateway with a DNS xDS address and a token', { proxyId: 'edge-1', serviceName: 'edge', kind: 'api-gateway', xdsHost: 'localhost', token: 'abc' }],
   ] as const)('passes envoy --mode validate for %s', async (_name, opts) => {
     const result = await validate(envoyBootstrap({ xdsHost: '127.0.0.1', xdsPort: 18000, ...opts }));
+    expect(result.output).not.toMatch(/deprecated/i);
+    expect(result.ok, result.output).toBe(true);
+  });
+
+  it('passes envoy --mode validate with several meshgate replicas (failover settings included)', async () => {
+    const bootstrap = envoyBootstrap({
+      proxyId: 'web-sidecar-proxy',
+      serviceName: 'web',
+      kind: 'connect-proxy',
+      xdsAddresses: [
+        { host: '127.0.0.1', port: 18000 },
+        { host: '127.0.0.2', port: 18001 },
+        { host: 'localhost', port: 18002 },
+      ],
+      tls: { caPem: pki.read('ca.crt').toString('utf8') },
+    }) as any;
+    expect(bootstrap.static_resources.clusters[0].outlier_detection).toBeDefined();
+    const result = await validate(bootstrap);
     expect(result.output).not.toMatch(/deprecated/i);
     expect(result.ok, result.output).toBe(true);
   });

@@ -114,3 +114,81 @@ describe('envoyBootstrap with xDS TLS', () => {
     expect(named.common_tls_context.tls_certificates).toEqual([{ certificate_chain: { filename: '/c.pem' }, private_key: { filename: '/k.pem' } }]);
   });
 });
+
+describe('envoyBootstrap with several meshgate replicas', () => {
+  const replicas = [
+    { host: '10.0.0.1', port: 18000 },
+    { host: '10.0.0.2', port: 18001 },
+  ];
+  const clusterOf = (b: any) => b.static_resources.clusters[0];
+
+  it('lists every replica as an endpoint of local_agent, at one priority', () => {
+    const c = clusterOf(build({ xdsHost: undefined, xdsPort: undefined, xdsAddresses: replicas }));
+    expect(c.type).toBe('STATIC');
+    expect(c.load_assignment.endpoints).toEqual([
+      {
+        lb_endpoints: [
+          { endpoint: { address: { socket_address: { address: '10.0.0.1', port_value: 18000 } } } },
+          { endpoint: { address: { socket_address: { address: '10.0.0.2', port_value: 18001 } } } },
+        ],
+      },
+    ]);
+  });
+
+  it('ejects a replica at its first failed connection, spreads Envoys at random, pings, and caps the reconnect backoff', () => {
+    const b = build({ xdsAddresses: replicas });
+    const c = clusterOf(b);
+    expect(c.connect_timeout).toBe('1s');
+    expect(c.lb_policy).toBe('RANDOM');
+    expect(c.outlier_detection).toMatchObject({
+      split_external_local_origin_errors: true,
+      consecutive_local_origin_failure: 1,
+      max_ejection_percent: 100,
+    });
+    expect(c.typed_extension_protocol_options['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'].explicit_http_config).toEqual({
+      http2_protocol_options: { connection_keepalive: { interval: '15s', timeout: '5s' } },
+    });
+    expect(c.upstream_connection_options.tcp_keepalive).toBeDefined();
+    expect(b.dynamic_resources.ads_config.grpc_services[0].envoy_grpc).toEqual({
+      cluster_name: 'local_agent',
+      retry_policy: { retry_back_off: { base_interval: '0.5s', max_interval: '5s' } },
+    });
+  });
+
+  it('keeps a one-address bootstrap exactly as before (as consul connect envoy writes it)', () => {
+    const one = build({ xdsHost: undefined, xdsPort: undefined, xdsAddresses: [{ host: '127.0.0.1', port: 18000 }] });
+    expect(JSON.stringify(one)).toBe(JSON.stringify(build()));
+    const c = clusterOf(one);
+    expect(c).not.toHaveProperty('outlier_detection');
+    expect(c).not.toHaveProperty('lb_policy');
+    expect(one.dynamic_resources.ads_config.grpc_services[0].envoy_grpc).toEqual({ cluster_name: 'local_agent' });
+  });
+
+  it('drops a repeated address, and resolves by DNS when any replica is a hostname', () => {
+    const same = build({ xdsAddresses: [replicas[0], replicas[0]] });
+    expect(clusterOf(same).load_assignment.endpoints[0].lb_endpoints).toHaveLength(1);
+    expect(clusterOf(same)).not.toHaveProperty('outlier_detection');
+    expect(clusterOf(build({ xdsAddresses: [replicas[0], { host: 'meshgate-2', port: 18000 }] })).type).toBe('STRICT_DNS');
+  });
+
+  it('requires an address', () => {
+    expect(() => build({ xdsHost: undefined, xdsPort: undefined })).toThrow(/xdsAddresses or xdsHost/);
+  });
+
+  it('with TLS, accepts a certificate naming any replica; SNI only for one shared DNS name or a given server name', () => {
+    const CA = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    const tlsOf = (b: any) => clusterOf(b).transport_socket.typed_config;
+    const mixed = tlsOf(build({ xdsAddresses: [{ host: 'mg-1.internal', port: 1 }, { host: '10.0.0.2', port: 1 }], tls: { caPem: CA } }));
+    expect(mixed.sni).toBeUndefined();
+    expect(mixed.common_tls_context.validation_context.match_typed_subject_alt_names).toEqual([
+      { san_type: 'DNS', matcher: { exact: 'mg-1.internal' } },
+      { san_type: 'IP_ADDRESS', matcher: { exact: '10.0.0.2' } },
+    ]);
+    const shared = tlsOf(build({ xdsAddresses: [{ host: 'mg.internal', port: 1 }, { host: 'mg.internal', port: 2 }], tls: { caPem: CA } }));
+    expect(shared.sni).toBe('mg.internal');
+    expect(shared.common_tls_context.validation_context.match_typed_subject_alt_names).toHaveLength(1);
+    const named = tlsOf(build({ xdsAddresses: replicas, tls: { caPem: CA, serverName: 'xds.mesh' } }));
+    expect(named.sni).toBe('xds.mesh');
+    expect(named.common_tls_context.validation_context.match_typed_subject_alt_names).toEqual([{ san_type: 'DNS', matcher: { exact: 'xds.mesh' } }]);
+  });
+});
