@@ -68,7 +68,7 @@ function buildProgram(): Command {
     .requiredOption('--proxy-id <id>', 'Consul service ID of the proxy (e.g. web-sidecar-proxy)')
     .option('--node-name <name>', 'Consul node the proxy is registered on')
     .option('--admin-addr <host:port>', 'Envoy admin address (default: 127.0.0.1:19000)')
-    .option('--xds-addr <host:port>', 'meshgate xDS address (default: 127.0.0.1:18000)')
+    .option('--xds-addr <host:port[,host:port...]>', 'meshgate xDS address, or several replicas separated by commas (default: 127.0.0.1:18000)')
     .option('--consul-addr <host:port>', 'Consul HTTP address (default: $CONSUL_HTTP_ADDR or 127.0.0.1:8500)')
     .option('--token <token>', 'ACL token for Consul and for the proxy (default: $CONSUL_HTTP_TOKEN)')
     .option('--xds-tls-ca <file>', 'connect to meshgate over TLS, trusting this PEM CA (as given to meshgate serve --xds-tls-cert)')
