@@ -1,21 +1,33 @@
-// Keeps a ConsulState in step with Consul through blocking queries.
+// Keeps a ConsulState in step with Consul, watching only what the proxies need.
+//
+// Watches: the catalog (service names), the catalog filtered to connect-proxy and api-gateway
+// services (who the proxies are), six config-entry kinds, the CA roots, /v1/agent/self once; the
+// health of every proxy service; the health of every service a proxy uses (sidecar destinations,
+// upstreams, http-route backends, chain targets); one leaf per sidecar destination and gateway; the
+// discovery chain of every upstream and route backend, and the health of its filtered subset targets. Services no proxy
+// uses are not watched and are absent from state.services.
 import { EventEmitter } from 'node:events';
 import { isDeepStrictEqual } from 'node:util';
 import { MeshgateError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { BackoffOptions } from './backoff.js';
 import { ConsulResponseError, type BlockingResult, type ConsulClient } from './consul-client.js';
+import { ConnectionBudget, PRIORITY, type BudgetStatus } from './connection-budget.js';
+import { ChainWatches } from './chain-watches.js';
+import { LeafWatches } from './leaf-watches.js';
 import { Semaphore } from './semaphore.js';
+import { PROXY_KINDS_FILTER, proxyNeedsOf, routeBackendsOf, type ProxyNeeds } from './service-needs.js';
 import {
   emptyConsulState,
   type ConsulAclFacts,
   type ConsulCaRoots,
   type ConsulConfigEntries,
-  type ConsulLeafCert,
   type ConsulState,
   type HealthEntry,
 } from './state.js';
-import { Watch } from './watch.js';
+import { TokenBucket } from './token-bucket.js';
+import { budgetMessage, WatchSet } from './watch-set.js';
+import { isOutageReason, type WatchFailure } from './watch-errors.js';
 
 export interface ConsulWatcherOptions {
   client: ConsulClient;
@@ -23,8 +35,22 @@ export interface ConsulWatcherOptions {
   /** Blocking wait per query (default: the client's). */
   wait?: string;
   backoff?: BackoffOptions;
-  /** How many per-service watches may make their first request at once. Default 32. */
+  /** How many watches may make their first request at once. Default 32. */
   initialConcurrency?: number;
+  /** Connections to Consul meshgate may hold (see ConnectionBudget). Default 64. */
+  maxConns?: number;
+  /** How often a watch that does not fit in the budget reads again, ms. Default 5000. */
+  pollIntervalMs?: number;
+  /** (Re)opening requests per second after the first burst (see TokenBucket). Default 50/s, burst 32. */
+  reopenRatePerSecond?: number;
+  reopenBurst?: number;
+  /** Sockets open to Consul now, for status (from the transport). */
+  openConnections?: () => number;
+  /**
+   * A newly seen proxy is published once the services it needs have answered, or after this
+   * long, ms. Default 2000.
+   */
+  needsTimeoutMs?: number;
   /**
    * A held leaf certificate is fetched again (non-blocking) once less than this fraction of its
    * lifetime is left, in case the agent's cache did not renew it. Default 0.1.
@@ -37,19 +63,29 @@ export interface ConsulWatcherOptions {
 export interface ConsulWatcherStatus {
   /** True once every watch has answered at least once (stays true afterwards). */
   synced: boolean;
-  /** False while a watch is failing because Consul cannot be reached or answers 5xx. */
+  /**
+   * False while meshgate cannot read Consul: a watch fails because Consul cannot be reached, is
+   * rate limiting or answers 5xx, or a core watch (catalog, config entries, CA roots) fails for
+   * any reason (e.g. every request forbidden after the token was revoked).
+   */
   reachable: boolean;
+  /** True while no watch is failing. */
+  healthy: boolean;
   /** The latest error of a watch that is still failing; null when none is. */
   lastError: string | null;
-  /** Every watch that is failing now (e.g. 'leaf/web', 'agent-self'), with its error, by watch name. */
-  errors: { watch: string; message: string }[];
+  /** Every watch that is failing now, by watch name, with the reason. */
+  errors: WatchFailure[];
+  /** How the watches use the connection budget. */
+  budget: BudgetStatus;
+  /** Sockets open to Consul now (null when the transport does not say). */
+  connections: number | null;
   /** When a request last succeeded (ms since epoch), null before the first. */
   lastContactAt: number | null;
   /** The agent's ACL facts in use, and where the default policy came from. */
   acl: ConsulAclFacts;
   /**
    * Conditions that do not stop meshgate but deserve attention, e.g. a token that cannot read
-   * /v1/agent/self (the ACL default policy is then taken from Consul's response header or assumed).
+   * /v1/agent/self, or watches that poll because the connection budget is spent.
    */
   warnings: string[];
 }
@@ -68,47 +104,45 @@ const CONFIG_KINDS: readonly [ConfigKey, string][] = [
 ];
 
 const ROOTS_PATH = '/v1/agent/connect/ca/roots';
-const leafPath = (service: string): string => `/v1/agent/connect/ca/leaf/${encodeURIComponent(service)}`;
-/** setTimeout's limit. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+const CATALOG_PATH = '/v1/catalog/services';
+/** Core watches: when one fails, meshgate cannot follow Consul. */
+const CORE = new Set(['catalog', 'proxy-catalog', 'ca-roots', ...CONFIG_KINDS.map(([, k]) => `config/${k}`)]);
 
 export interface ConsulWatcherEvents {
   /** The state changed; read it with state(). */
   change: [];
   status: [status: ConsulWatcherStatus];
+  /** A watch request failed (every failure, for counting). */
+  watchError: [failure: WatchFailure];
 }
 
 /**
  * Emits 'change' whenever the state changed (no debouncing: callers coalesce, then read state()),
- * and 'status' when reachability or sync changes. Keeps the last good state while Consul is down.
+ * and 'status' when reachability, health or sync changes. Keeps the last good state while Consul is down.
  */
 export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
   private current: ConsulState = emptyConsulState();
-  /**
-   * The services as the watches see them. state() publishes a copy only when it changed, so a
-   * burst of per-service answers (the initial sync of thousands of services) costs one copy.
-   */
+  /** The services as published; state() copies it only when it changed. */
   private readonly services = new Map<string, readonly HealthEntry[]>();
   private servicesChanged = false;
-  private readonly watches = new Map<string, Watch<unknown>>();
-  private readonly serviceWatches = new Map<string, Watch<unknown>>();
-  /** Leaf certificate watches by service name. */
-  private readonly leafWatches = new Map<string, Watch<unknown>>();
-  /** The leaf services each health watch's entries ask for, and how many services ask for each. */
-  private readonly leafNeeds = new Map<string, readonly string[]>();
-  private readonly leafRefs = new Map<string, number>();
-  private readonly leaves = new Map<string, ConsulLeafCert>();
   private leavesChanged = false;
-  /** Timers that fetch a leaf again when it is close to expiry, by service name. */
-  private readonly leafTimers = new Map<string, NodeJS.Timeout>();
+  private chainsChanged = false;
+  private reconciling = false;
+  /** Every service name in the catalog, and those with a connect-proxy or api-gateway instance. */
+  private catalogNames: ReadonlySet<string> | null = null;
+  private proxyNames: ReadonlySet<string> = new Set();
+  /** What each watched service's proxy registrations need. */
+  private readonly needsBy = new Map<string, ProxyNeeds>();
+  private routeBackends: readonly string[] = [];
+  /** Proxy registrations held back until the services they need have answered. */
+  private readonly staged = new Map<string, { entries: readonly HealthEntry[]; timer: NodeJS.Timeout }>();
   /** Set when GET /v1/agent/self was forbidden: the ACL facts come from elsewhere. */
   private agentSelfForbidden = false;
   private agentSelfRead = false;
-  /** Watches (by key) that have not answered yet. */
-  private readonly pending = new Set<string>();
-  /** Watches (by key) whose last request failed, with the error. */
-  private readonly failing = new Map<string, unknown>();
-  private readonly gate: Semaphore;
+  private readonly budget: ConnectionBudget;
+  private readonly watches: WatchSet;
+  private readonly leafWatches: LeafWatches;
+  private readonly chainWatches: ChainWatches;
   private readonly log: Logger;
   private started = false;
   private stopped = false;
@@ -119,32 +153,69 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
   constructor(private readonly options: ConsulWatcherOptions) {
     super();
     this.log = options.logger;
-    this.gate = new Semaphore(options.initialConcurrency ?? 32);
+    this.budget = new ConnectionBudget(options.maxConns, options.pollIntervalMs);
+    this.watches = new WatchSet({
+      client: options.client,
+      logger: this.log,
+      wait: options.wait,
+      backoff: options.backoff,
+      budget: this.budget,
+      initialGate: new Semaphore(options.initialConcurrency ?? 32),
+      opener: new TokenBucket({ ratePerSecond: options.reopenRatePerSecond ?? 50, burst: options.reopenBurst ?? options.initialConcurrency ?? 32 }),
+      onSuccess: (result) => this.onSuccess(result),
+      onFailure: (failure, raw) => this.onFailure(failure, raw),
+      onStatus: () => {
+        this.checkSynced();
+        this.emitStatus();
+      },
+    });
+    this.leafWatches = new LeafWatches({
+      client: options.client,
+      logger: this.log,
+      watches: this.watches,
+      shortRequests: this.budget.shortRequests,
+      leafRefreshFraction: options.leafRefreshFraction,
+      now: options.now,
+      onChange: () => {
+        this.leavesChanged = true;
+        this.emit('change');
+      },
+    });
+    this.chainWatches = new ChainWatches({
+      watches: this.watches,
+      datacenter: () => this.current.datacenter,
+      onChange: () => {
+        this.chainsChanged = true;
+        this.emit('change');
+      },
+      onTargetServices: () => this.reconcileServiceWatches(),
+      onReady: () => this.publishStaged(),
+    });
   }
 
   state(): ConsulState {
-    if (this.servicesChanged || this.leavesChanged) {
+    if (this.servicesChanged || this.leavesChanged || this.chainsChanged) {
       const next: Partial<ConsulState> = {};
       if (this.servicesChanged) next.services = new Map(this.services);
-      if (this.leavesChanged) next.leaves = new Map(this.leaves);
+      if (this.leavesChanged) next.leaves = new Map(this.leafWatches.leaves);
+      if (this.chainsChanged) {
+        next.chains = new Map(this.chainWatches.chains);
+        next.targetHealth = new Map(this.chainWatches.targetHealth);
+      }
       this.servicesChanged = false;
       this.leavesChanged = false;
+      this.chainsChanged = false;
       this.current = Object.freeze({ ...this.current, ...next });
     }
     return this.current;
   }
 
   status(): ConsulWatcherStatus {
-    let reachable = true;
-    let lastError: string | null = null;
-    const errors: { watch: string; message: string }[] = [];
-    for (const [watch, err] of this.failing) {
-      if (isOutage(err)) reachable = false;
-      lastError = err instanceof Error ? err.message : String(err);
-      errors.push({ watch, message: lastError });
-    }
-    errors.sort((a, b) => (a.watch < b.watch ? -1 : a.watch > b.watch ? 1 : 0));
+    const errors = this.watches.failing();
+    const reachable = !errors.some((f) => isOutageReason(f.reason) || CORE.has(f.watch));
+    const lastError = errors.length > 0 ? errors[errors.length - 1]!.message : null;
     const acl = this.current.acl;
+    const budget = this.watches.budgetStatus();
     const warnings: string[] = [];
     if (this.agentSelfForbidden) {
       warnings.push(
@@ -158,107 +229,62 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
           (acl.source === 'response-header' ? `'${acl.defaultPolicy}' taken from Consul's response header` : `assumed '${acl.defaultPolicy}'`),
       );
     }
-    return { synced: this.synced, reachable, lastError, errors, lastContactAt: this.lastContactAt, acl, warnings };
+    if (budget.polling > 0) warnings.push(budgetMessage(budget));
+    return {
+      synced: this.synced,
+      reachable,
+      healthy: errors.length === 0,
+      lastError,
+      errors,
+      budget,
+      connections: this.options.openConnections?.() ?? null,
+      lastContactAt: this.lastContactAt,
+      acl,
+      warnings,
+    };
   }
 
   start(): void {
     if (this.started) return;
     this.started = true;
-    this.open('agent-self', '/v1/agent/self', (body) => this.onAgentSelf(body), { once: true });
-    this.open('ca-roots', ROOTS_PATH, (body) => this.onRoots(body));
-    this.open('catalog', '/v1/catalog/services', (body) => this.onCatalog(body));
+    const core = { priority: PRIORITY.core };
+    this.watches.open('agent-self', '/v1/agent/self', (body) => this.onAgentSelf(body), { ...core, once: true, forbiddenAnswers: true });
+    this.watches.open('ca-roots', ROOTS_PATH, (body) => this.onRoots(body), core);
+    // `stale`: any server may answer from its copy (a follower a few ms behind the leader), which
+    // spreads blocking queries over the servers; the agent endpoints above are local anyway.
+    this.watches.open('catalog', `${CATALOG_PATH}?stale`, (body) => this.onCatalog(body), core);
+    this.watches.open('proxy-catalog', `${CATALOG_PATH}?stale&filter=${encodeURIComponent(PROXY_KINDS_FILTER)}`, (body) => this.onProxyCatalog(body), core);
     for (const [key, kind] of CONFIG_KINDS) {
-      this.open(`config/${kind}`, `/v1/config/${kind}`, (body) => this.onConfig(key, kind, body));
+      this.watches.open(`config/${kind}`, `/v1/config/${kind}?stale`, (body) => this.onConfig(key, kind, body), core);
     }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const timer of this.leafTimers.values()) clearTimeout(timer);
-    this.leafTimers.clear();
-    const all = [...this.watches.values(), ...this.serviceWatches.values(), ...this.leafWatches.values()];
-    this.watches.clear();
-    this.serviceWatches.clear();
-    this.leafWatches.clear();
-    await Promise.all(all.map((w) => w.stop()));
+    this.leafWatches.stop();
+    this.chainWatches.stop();
+    for (const s of this.staged.values()) clearTimeout(s.timer);
+    this.staged.clear();
+    await this.watches.stop();
   }
 
-  private open(
-    key: string,
-    path: string,
-    onData: (body: unknown) => void,
-    extra: { once?: boolean; gated?: boolean; group?: Map<string, Watch<unknown>>; groupKey?: string } = {},
-  ): Watch<unknown> {
-    this.pending.add(key);
-    const watch = new Watch<unknown>({
-      client: this.options.client,
-      path,
-      wait: this.options.wait,
-      backoff: this.options.backoff,
-      once: extra.once,
-      initialGate: extra.gated ? this.gate : undefined,
-      logger: this.log,
-      onSuccess: (result: BlockingResult<unknown>) => {
-        this.lastContactAt = Date.now();
-        this.noteAclHeader(result.aclDefaultPolicy);
-        if (this.failing.delete(key)) this.log.info({ watch: key }, 'consul watch recovered');
-        this.emitStatus();
-      },
-      // A malformed answer throws here: the watch counts it as a failure, backs off and retries,
-      // and the state keeps the last good data.
-      onData: (body) => {
-        onData(body);
-        this.pending.delete(key);
-        this.checkSynced();
-        this.emitStatus();
-      },
-      onError: (raw, attempt) => {
-        const err = this.explain(key, raw);
-        if (raw instanceof ConsulResponseError) this.noteAclHeader(raw.aclDefaultPolicy);
-        if (!this.failing.has(key) || attempt === 0) {
-          this.log.warn({ watch: key, err: (err as Error).message }, 'consul watch failing; keeping the last known state and retrying');
-        }
-        this.failing.set(key, err);
-        // A definite "forbidden" is an answer: it must not hold the initial sync back for ever.
-        if (isForbidden(raw) && (key === 'agent-self' || key.startsWith('leaf/'))) {
-          if (key === 'agent-self') this.agentSelfForbidden = true;
-          this.pending.delete(key);
-          this.checkSynced();
-        }
-        this.emitStatus();
-      },
-    });
-    if (extra.group) extra.group.set(extra.groupKey ?? key, watch);
-    else if (extra.gated) this.serviceWatches.set(key, watch);
-    else this.watches.set(key, watch);
-    watch.start();
-    return watch;
+  private onSuccess(result: BlockingResult<unknown>): void {
+    this.lastContactAt = Date.now();
+    this.noteAclHeader(result.aclDefaultPolicy);
+  }
+
+  private onFailure(failure: WatchFailure, raw: unknown): void {
+    if (raw instanceof ConsulResponseError) this.noteAclHeader(raw.aclDefaultPolicy);
+    if (failure.watch === 'agent-self' && failure.reason === 'forbidden') this.agentSelfForbidden = true;
+    this.emit('watchError', failure);
+    // A service that failed before its first answer must not hold back the proxies waiting for it.
+    if (failure.watch.startsWith('service/')) this.publishStaged();
+    if (failure.watch.startsWith('chain/') || failure.watch.startsWith('target/')) this.chainWatches.onFailure();
   }
 
   private update(next: Partial<ConsulState>): void {
     this.current = Object.freeze({ ...this.current, ...next });
     this.emit('change');
-  }
-
-  private updateServices(change: (services: Map<string, readonly HealthEntry[]>) => void): void {
-    change(this.services);
-    this.servicesChanged = true;
-    this.emit('change');
-  }
-
-  /** Turns a 403 on a leaf into a message naming the service and the missing permission. */
-  private explain(key: string, err: unknown): unknown {
-    if (key.startsWith('leaf/') && isForbidden(err)) {
-      const service = key.slice('leaf/'.length);
-      const kept = this.leaves.has(service) ? 'the last certificate stays in force' : 'its proxies get no Connect certificate until then';
-      return new MeshgateError(
-        'CONSUL_BAD_RESPONSE',
-        `cannot get the Connect leaf certificate of service '${service}': Consul answered 403 to GET ${leafPath(service)}; ` +
-          `meshgate's Consul token needs service:write on '${service}' (${kept})`,
-        { cause: err },
-      );
-    }
-    return err;
   }
 
   private noteAclHeader(policy: 'allow' | 'deny' | null): void {
@@ -314,137 +340,71 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
     this.update({ caRoots, trustDomain: td });
   }
 
-  private onLeaf(service: string, body: unknown): void {
-    if (!this.leafWatches.has(service)) return;
-    const leaf = parseLeaf(service, body);
-    const held = this.leaves.get(service);
-    if (!held || !isDeepStrictEqual(held, leaf)) {
-      this.leaves.set(service, leaf);
-      this.leavesChanged = true;
-      if (!held || held.SerialNumber !== leaf.SerialNumber) {
-        this.log.info({ service, serial: leaf.SerialNumber, validBefore: leaf.ValidBefore }, 'Connect leaf certificate received');
-      }
-      this.emit('change');
-    }
-    this.scheduleLeafRefresh(service, leaf);
+  private onCatalog(body: unknown): void {
+    this.catalogNames = new Set(namesOf(CATALOG_PATH, body));
+    this.reconcileServiceWatches();
+  }
+
+  private onProxyCatalog(body: unknown): void {
+    this.proxyNames = new Set(namesOf(`${CATALOG_PATH}?filter=…`, body));
+    this.reconcileServiceWatches();
   }
 
   /**
-   * Renewal is the agent cache's job (it answers the blocking query with the new certificate); as a
-   * safety net, a leaf with less than leafRefreshFraction of its lifetime left is fetched again.
+   * Opens a health watch for every proxy service and every service a proxy uses that the catalog
+   * knows; closes the others and drops their entries. Also keeps the leaf watches in step.
    */
-  private scheduleLeafRefresh(service: string, leaf: ConsulLeafCert): void {
-    const old = this.leafTimers.get(service);
-    if (old) clearTimeout(old);
-    this.leafTimers.delete(service);
-    const after = Date.parse(leaf.ValidAfter);
-    const before = Date.parse(leaf.ValidBefore);
-    if (!Number.isFinite(after) || !Number.isFinite(before) || before <= after) return;
-    const now = this.options.now?.() ?? Date.now();
-    const refreshAt = before - (before - after) * (this.options.leafRefreshFraction ?? 0.1);
-    // Once inside the window, retry at a tenth of what is left (between 1 s and 1 min).
-    const delay = refreshAt > now ? refreshAt - now : Math.min(60_000, Math.max(1_000, (before - now) / 10));
-    const timer = setTimeout(() => void this.refreshLeaf(service, leaf.SerialNumber), Math.min(delay, MAX_TIMER_MS));
-    timer.unref();
-    this.leafTimers.set(service, timer);
-  }
-
-  private async refreshLeaf(service: string, serial: string): Promise<void> {
-    this.leafTimers.delete(service);
-    if (this.stopped || !this.leafWatches.has(service)) return;
-    const held = this.leaves.get(service);
-    if (!held || held.SerialNumber !== serial) return;
+  private reconcileServiceWatches(): void {
+    if (this.stopped || this.reconciling) return;
+    this.reconciling = true;
     try {
-      // A non-blocking read makes the agent revalidate: it never returns an expired certificate.
-      const { body } = await this.options.client.blockingGet<unknown>(leafPath(service), { index: 0 });
-      if (this.stopped || !this.leafWatches.has(service)) return;
-      const leaf = parseLeaf(service, body);
-      if (leaf.SerialNumber === serial) {
-        this.log.warn({ service, validBefore: leaf.ValidBefore }, 'Connect leaf certificate close to expiry and not renewed yet; asking again');
-      }
-      this.onLeaf(service, body);
-    } catch (err) {
-      if (this.stopped) return;
-      this.log.warn({ service, err: (this.explain(`leaf/${service}`, err) as Error).message }, 'refreshing a Connect leaf certificate failed; retrying');
-      const current = this.leaves.get(service);
-      if (current) this.scheduleLeafRefresh(service, current);
+      this.reconcileServiceWatchesNow();
+    } finally {
+      this.reconciling = false;
     }
   }
 
-  /** Opens and closes leaf watches as the services that need a leaf change (`service` answered `entries`). */
-  private updateLeafNeeds(service: string, entries: readonly HealthEntry[] | undefined): void {
-    const needs = entries ? leafNeedsOf(entries) : [];
-    const old = this.leafNeeds.get(service) ?? [];
-    if (old.length === needs.length && old.every((n, i) => n === needs[i])) return;
-    if (needs.length > 0) this.leafNeeds.set(service, needs);
-    else this.leafNeeds.delete(service);
-    for (const n of needs) this.leafRefs.set(n, (this.leafRefs.get(n) ?? 0) + 1);
-    for (const n of old) {
-      const refs = (this.leafRefs.get(n) ?? 0) - 1;
-      if (refs > 0) this.leafRefs.set(n, refs);
-      else this.leafRefs.delete(n);
+  private reconcileServiceWatchesNow(): void {
+    const chainServices = new Set(this.routeBackends);
+    for (const needs of this.needsBy.values()) for (const s of needs.chains) chainServices.add(s);
+    this.chainWatches.sync(chainServices);
+    const wanted = new Map<string, number>();
+    for (const name of this.proxyNames) wanted.set(name, PRIORITY.proxy);
+    const catalog = this.catalogNames;
+    if (catalog) {
+      const used = new Set(this.routeBackends);
+      for (const needs of this.needsBy.values()) for (const s of needs.services) used.add(s);
+      // Failover and redirect targets: their instances, as for any service a proxy uses.
+      for (const s of this.chainWatches.targetServices()) used.add(s);
+      for (const s of used) if (catalog.has(s) && !wanted.has(s)) wanted.set(s, PRIORITY.service);
     }
-    if (this.stopped) return;
-    for (const n of old) if (!this.leafRefs.has(n)) this.closeLeaf(n);
-    for (const n of needs) {
-      if (!this.leafWatches.has(n)) {
-        this.open(`leaf/${n}`, leafPath(n), (b) => this.onLeaf(n, b), { gated: true, group: this.leafWatches, groupKey: n });
-      }
+    const removed: string[] = [];
+    for (const key of this.watches.keys('service/')) {
+      const name = key.slice('service/'.length);
+      if (wanted.has(name)) continue;
+      this.watches.close(key);
+      this.needsBy.delete(name);
+      this.unstage(name);
+      if (this.services.has(name)) removed.push(name);
     }
-  }
-
-  private closeLeaf(service: string): void {
-    const watch = this.leafWatches.get(service);
-    if (!watch) return;
-    const key = `leaf/${service}`;
-    this.leafWatches.delete(service);
-    this.pending.delete(key);
-    this.failing.delete(key);
-    const timer = this.leafTimers.get(service);
-    if (timer) clearTimeout(timer);
-    this.leafTimers.delete(service);
-    void watch.stop();
-    if (this.leaves.delete(service)) {
-      this.leavesChanged = true;
+    for (const [name, priority] of [...wanted].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      this.watches.open(`service/${name}`, `/v1/health/service/${encodeURIComponent(name)}?stale`, (b) => this.onHealth(name, b), { priority });
+    }
+    if (removed.length > 0) {
+      for (const n of removed) this.services.delete(n);
+      this.servicesChanged = true;
       this.emit('change');
     }
-  }
-
-  private onCatalog(body: unknown): void {
-    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-      throw badShape('/v1/catalog/services', 'expected an object of service names');
-    }
-    const names = new Set(Object.keys(body));
-    if (this.stopped) return;
-    const removed: string[] = [];
-    for (const [key, watch] of this.serviceWatches) {
-      const name = key.slice('service/'.length);
-      if (!names.has(name)) {
-        this.serviceWatches.delete(key);
-        this.pending.delete(key);
-        this.failing.delete(key);
-        void watch.stop();
-        removed.push(name);
-      }
-    }
-    for (const name of [...names].sort()) {
-      const key = `service/${name}`;
-      if (!this.serviceWatches.has(key)) {
-        this.open(key, `/v1/health/service/${encodeURIComponent(name)}`, (b) => this.onHealth(name, b), { gated: true });
-      }
-    }
-    if (removed.some((n) => this.services.has(n))) {
-      this.updateServices((services) => {
-        for (const n of removed) services.delete(n);
-      });
-    }
-    for (const n of removed) this.updateLeafNeeds(n, undefined);
+    const leaves = new Set<string>();
+    for (const needs of this.needsBy.values()) for (const l of needs.leaves) leaves.add(l);
+    this.leafWatches.sync(leaves);
+    // Closing a watch may have been all the initial sync was waiting for.
     this.checkSynced();
     this.emitStatus();
   }
 
   private onHealth(name: string, body: unknown): void {
-    if (!this.serviceWatches.has(`service/${name}`)) return;
+    if (!this.watches.has(`service/${name}`)) return;
     const path = `/v1/health/service/${name}`;
     if (!Array.isArray(body)) throw badShape(path, 'expected an array');
     for (const [i, e] of body.entries()) {
@@ -458,75 +418,116 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
         throw badShape(path, `entry ${i} lacks Node.Node, Service.ID, Service.Service or Checks`);
       }
     }
-    const previous = this.services.get(name);
-    if (previous && isDeepStrictEqual(previous, body)) return;
     const entries = Object.freeze(body as HealthEntry[]);
     if (this.agentSelfForbidden && this.current.datacenter === '') {
       // Without agent:read, the datacenter comes from the catalog (every entry is in the agent's datacenter).
       const dc = entries.find((e) => typeof e.Node.Datacenter === 'string' && e.Node.Datacenter !== '')?.Node.Datacenter;
       if (dc) this.update({ datacenter: dc });
     }
-    this.updateServices((services) => services.set(name, entries));
-    this.updateLeafNeeds(name, entries);
+    const needs = proxyNeedsOf(entries, this.current.datacenter);
+    const oldNeeds = this.needsBy.get(name);
+    const needsChanged =
+      !isDeepStrictEqual(oldNeeds?.services ?? [], needs.services) ||
+      !isDeepStrictEqual(oldNeeds?.leaves ?? [], needs.leaves) ||
+      !isDeepStrictEqual(oldNeeds?.chains ?? [], needs.chains);
+    if (needs.services.length > 0 || needs.leaves.length > 0) this.needsBy.set(name, needs);
+    else this.needsBy.delete(name);
+    if (needsChanged) this.reconcileServiceWatches();
+    // A proxy whose upstreams (or their chains) are not known yet would be served without them for a moment.
+    if (needs.services.some((s) => this.watches.isPending(`service/${s}`) && s !== name) || needs.chains.some((s) => !this.chainWatches.ready(s))) {
+      this.stage(name, entries);
+    } else {
+      this.unstage(name);
+      this.publish(name, entries);
+    }
+    this.publishStaged(name);
+  }
+
+  private publish(name: string, entries: readonly HealthEntry[]): void {
+    const previous = this.services.get(name);
+    if (previous && isDeepStrictEqual(previous, entries)) return;
+    this.services.set(name, entries);
+    this.servicesChanged = true;
+    this.emit('change');
+  }
+
+  private stage(name: string, entries: readonly HealthEntry[]): void {
+    const old = this.staged.get(name);
+    const timer =
+      old?.timer ??
+      setTimeout(() => {
+        const s = this.staged.get(name);
+        if (!s) return;
+        this.staged.delete(name);
+        this.log.warn({ service: name }, 'services a proxy uses have not answered in time; publishing the proxy without them');
+        this.publish(name, s.entries);
+      }, this.options.needsTimeoutMs ?? 2_000);
+    timer.unref();
+    this.staged.set(name, { entries, timer });
+  }
+
+  private unstage(name: string): void {
+    const s = this.staged.get(name);
+    if (!s) return;
+    clearTimeout(s.timer);
+    this.staged.delete(name);
+  }
+
+  /**
+   * Publishes held-back proxy registrations whose needed services have all answered (or failed);
+   * `answered` has just answered (it leaves the pending set once its handler returns).
+   */
+  private publishStaged(answered?: string): void {
+    for (const [name, s] of [...this.staged]) {
+      const needs = this.needsBy.get(name);
+      const waiting =
+        (needs?.services ?? []).some(
+          (n) => n !== name && n !== answered && this.watches.isPending(`service/${n}`) && !this.watches.failure(`service/${n}`),
+        ) || (needs?.chains ?? []).some((n) => !this.chainWatches.ready(n));
+      if (waiting) continue;
+      this.unstage(name);
+      this.publish(name, s.entries);
+    }
   }
 
   private onConfig(key: ConfigKey, kind: string, body: unknown): void {
     if (!Array.isArray(body)) throw badShape(`/v1/config/${kind}`, 'expected an array');
+    if (key === 'httpRoutes') {
+      const backends = routeBackendsOf(body);
+      if (!isDeepStrictEqual(backends, this.routeBackends)) {
+        this.routeBackends = backends;
+        this.reconcileServiceWatches();
+      }
+    }
     if (isDeepStrictEqual(this.current.configEntries[key], body)) return;
     this.update({ configEntries: Object.freeze({ ...this.current.configEntries, [key]: Object.freeze(body) }) });
   }
 
   private checkSynced(): void {
-    if (this.synced || this.pending.size > 0) return;
+    if (this.synced || this.watches.pending > 0 || this.staged.size > 0 || this.catalogNames === null) return;
     this.synced = true;
-    this.log.info({ services: this.services.size }, 'initial Consul sync complete');
+    this.log.info({ services: this.services.size, budget: this.watches.budgetStatus() }, 'initial Consul sync complete');
   }
 
   private emitStatus(): void {
     const s = this.status();
-    const key = `${s.synced}|${s.reachable}|${s.errors.map((e) => `${e.watch}:${e.message}`).join('|')}|${s.acl.defaultPolicy}|${s.acl.source}|${s.warnings.join('|')}`;
+    const key = [
+      s.synced,
+      s.reachable,
+      s.errors.map((e) => `${e.watch}:${e.reason}:${e.message}`).join('|'),
+      s.acl.defaultPolicy,
+      s.acl.source,
+      s.warnings.join('|'),
+    ].join('|');
     if (key === this.lastStatusKey) return;
     this.lastStatusKey = key;
     this.emit('status', s);
   }
 }
 
-function isForbidden(err: unknown): boolean {
-  return err instanceof ConsulResponseError && err.status === 403;
-}
-
-/** The leaf services one service's health entries ask for, sorted and unique. */
-function leafNeedsOf(entries: readonly HealthEntry[]): string[] {
-  const out = new Set<string>();
-  for (const e of entries) {
-    const kind = e.Service.Kind ?? '';
-    if (kind === 'connect-proxy' && e.Service.Proxy?.DestinationServiceName) out.add(e.Service.Proxy.DestinationServiceName);
-    else if (kind === 'api-gateway') out.add(e.Service.Service);
-  }
-  return [...out].sort();
-}
-
-/** Validates a leaf answer. Messages name fields only: the body holds a private key. */
-function parseLeaf(service: string, body: unknown): ConsulLeafCert {
-  const raw = body as Partial<Record<keyof ConsulLeafCert, unknown>> | null;
-  const path = leafPath(service);
-  for (const field of ['CertPEM', 'PrivateKeyPEM', 'SerialNumber', 'ValidAfter', 'ValidBefore'] as const) {
-    if (typeof raw?.[field] !== 'string' || raw[field] === '') throw badShape(path, `${field} is missing`);
-  }
-  const r = raw as Record<keyof ConsulLeafCert, string>;
-  return Object.freeze({
-    Service: typeof raw?.Service === 'string' && raw.Service !== '' ? raw.Service : service,
-    SerialNumber: r.SerialNumber,
-    CertPEM: r.CertPEM,
-    PrivateKeyPEM: r.PrivateKeyPEM,
-    ValidAfter: r.ValidAfter,
-    ValidBefore: r.ValidBefore,
-  });
-}
-
-function isOutage(err: unknown): boolean {
-  if (err instanceof ConsulResponseError) return err.status >= 500;
-  return err instanceof MeshgateError ? err.code === 'CONSUL_UNREACHABLE' : true;
+function namesOf(path: string, body: unknown): string[] {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw badShape(path, 'expected an object of service names');
+  return Object.keys(body);
 }
 
 function badShape(path: string, what: string): MeshgateError {

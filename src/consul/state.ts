@@ -15,6 +15,8 @@ export interface ConsulUpstream {
   DestinationNamespace?: string;
   DestinationPartition?: string;
   Datacenter?: string;
+  /** Cluster peering (not supported: reported as a Problem). */
+  DestinationPeer?: string;
   LocalBindAddress?: string;
   LocalBindPort?: number;
   LocalBindSocketPath?: string;
@@ -130,6 +132,17 @@ export interface ConsulState {
   services: ReadonlyMap<string, readonly HealthEntry[]>;
   /** Raw config entries as Consul returns them; validated when the model is built. */
   configEntries: ConsulConfigEntries;
+  /**
+   * Compiled discovery chains (the `Chain` object of GET /v1/discovery-chain/:service), raw, by
+   * service name: for every service upstream of a connect-proxy and every http-route backend.
+   * A chain is published together with the health of its filtered targets.
+   */
+  chains: ReadonlyMap<string, unknown>;
+  /**
+   * By chain target ID: GET /v1/health/connect/:service?filter=<Subset.Filter> for every local
+   * target whose subset has a Filter (other targets are their service's sidecars).
+   */
+  targetHealth: ReadonlyMap<string, readonly HealthEntry[]>;
 }
 
 export function emptyConfigEntries(): ConsulConfigEntries {
@@ -145,5 +158,7 @@ export function emptyConsulState(): ConsulState {
     acl: { enabled: null, defaultPolicy: 'allow', source: 'assumed' },
     services: new Map(),
     configEntries: emptyConfigEntries(),
+    chains: new Map(),
+    targetHealth: new Map(),
   };
 }

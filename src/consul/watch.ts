@@ -1,8 +1,10 @@
-// One blocking-query loop on one Consul path.
+// One blocking-query loop on one Consul path; it can also poll when the connection budget is spent.
 import type { Logger } from '../log/logger.js';
 import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffOptions } from './backoff.js';
 import type { BlockingResult, ConsulClient } from './consul-client.js';
+import type { WatchMode } from './connection-budget.js';
 import type { Semaphore } from './semaphore.js';
+import type { TokenBucket } from './token-bucket.js';
 
 export interface WatchOptions<T> {
   client: ConsulClient;
@@ -20,6 +22,13 @@ export interface WatchOptions<T> {
   once?: boolean;
   /** Bounds concurrent first requests (the initial burst of many watches). */
   initialGate?: Semaphore;
+  /** Paces the first request and every request after a failure (see TokenBucket). */
+  opener?: TokenBucket;
+  /** 'blocking' (default) holds a connection per request; 'poll' reads without blocking every pollIntervalMs. */
+  mode?: WatchMode;
+  pollIntervalMs?: number;
+  /** Bounds concurrent poll requests (shared by every polling watch). */
+  pollGate?: Semaphore;
   logger?: Logger;
 }
 
@@ -27,8 +36,15 @@ export interface WatchOptions<T> {
 export class Watch<T> {
   private readonly controller = new AbortController();
   private loop: Promise<void> | null = null;
+  private currentMode: WatchMode;
+  /** Aborts the request in flight when the mode changes (a blocking query would hold its connection). */
+  private request: AbortController | null = null;
+  /** Wakes a poll loop's sleep when the watch may block again. */
+  private pause: AbortController | null = null;
 
-  constructor(private readonly options: WatchOptions<T>) {}
+  constructor(private readonly options: WatchOptions<T>) {
+    this.currentMode = options.mode ?? 'blocking';
+  }
 
   start(): void {
     this.loop ??= this.run();
@@ -44,21 +60,43 @@ export class Watch<T> {
     return this.controller.signal.aborted;
   }
 
+  get mode(): WatchMode {
+    return this.currentMode;
+  }
+
+  /** Switches between blocking and polling; a blocking query in flight is given up at once. */
+  setMode(mode: WatchMode): void {
+    if (mode === this.currentMode) return;
+    const wasBlocking = this.currentMode === 'blocking';
+    this.currentMode = mode;
+    if (wasBlocking) this.request?.abort();
+    else this.pause?.abort();
+  }
+
   private async run(): Promise<void> {
-    const { client, path, wait, onData, onSuccess, onError, initialGate, once } = this.options;
+    const { client, path, wait, onData, onSuccess, onError, initialGate, once, opener } = this.options;
     const backoff = this.options.backoff ?? DEFAULT_BACKOFF;
     const signal = this.controller.signal;
     let index = 0;
     let lastEmitted: number | null = null;
     let failures = 0;
+    let opening = true;
     let release: (() => void) | null = initialGate ? await initialGate.acquire(signal) : null;
     try {
       while (!signal.aborted) {
-        const sentIndex = index;
+        if (opening && opener) await opener.take(signal);
+        if (signal.aborted) return;
+        const mode = this.currentMode;
+        const sentIndex = mode === 'blocking' ? index : 0;
+        const pollRelease = mode === 'poll' && this.options.pollGate ? await this.options.pollGate.acquire(signal) : null;
+        const request = new AbortController();
+        this.request = request;
         try {
-          const result = await client.blockingGet<T>(path, { index, wait, signal });
+          if (signal.aborted) return;
+          const result = await client.blockingGet<T>(path, { index: sentIndex, wait, signal: AbortSignal.any([signal, request.signal]) });
           if (signal.aborted) return;
           failures = 0;
+          opening = false;
           index = result.index;
           onSuccess?.(result);
           if (lastEmitted === null || result.index !== lastEmitted || result.index === 0) {
@@ -68,24 +106,41 @@ export class Watch<T> {
           release?.();
           release = null;
           if (once) return;
+          if (mode === 'poll') await this.sleepPoll();
           // An index of 0 twice in a row would make every request return at once: pace it.
-          if (index === 0 && sentIndex === 0) await sleep(backoff.baseMs, signal);
+          else if (index === 0 && sentIndex === 0) await sleep(backoff.baseMs, signal);
         } catch (err) {
           if (signal.aborted) return;
+          // Given up because the mode changed: not a failure.
+          if (request.signal.aborted) continue;
           release?.();
           release = null;
           // Start over: a plain read, and hand on whatever it returns (Consul may have restarted).
           index = 0;
           lastEmitted = null;
+          opening = true;
           onError?.(err, failures);
           const delay = backoffDelay(failures, backoff);
           failures++;
           this.options.logger?.debug({ path, err: (err as Error).message, delay }, 'consul watch failed; retrying');
           await sleep(delay, signal);
+        } finally {
+          this.request = null;
+          pollRelease?.();
         }
       }
     } finally {
       release?.();
+    }
+  }
+
+  private async sleepPoll(): Promise<void> {
+    const pause = new AbortController();
+    this.pause = pause;
+    try {
+      await sleep(this.options.pollIntervalMs ?? 5_000, AbortSignal.any([this.controller.signal, pause.signal]));
+    } finally {
+      this.pause = null;
     }
   }
 }

@@ -10,7 +10,9 @@ import {
   type HttpFiltersEntry,
   type HttpRouteEntry,
 } from './config-entry-schemas.js';
+import { buildAccessLogs } from './access-logs.js';
 import { buildConnect } from './connect.js';
+import { buildChainParts, isServedUpstream, registrationProblems } from './discovery-chain/build-chains.js';
 import { entryObject, issueProblems } from './entry-problems.js';
 import { buildIntentions } from './intentions.js';
 import { buildMeshTls } from './mesh-tls.js';
@@ -131,6 +133,9 @@ export function buildModel(state: ConsulState, previous?: MeshModel | null): Mes
     problems,
   );
   const meshTls = buildMeshTls(state.configEntries.mesh, previous?.meshTls, problems);
+  registrationProblems(entries, state.datacenter, problems);
+  const chainParts = buildChainParts(state, entries, { proxies, httpRoutes, datacenter: state.datacenter }, previous, problems);
+  const accessLogs = buildAccessLogs(state.configEntries.proxyDefaults, problems);
 
   problems.sort((a, b) => byString(a.object, b.object) || byString(a.field, b.field) || byString(a.message, b.message));
   return {
@@ -141,6 +146,10 @@ export function buildModel(state: ConsulState, previous?: MeshModel | null): Mes
     connect: buildConnect(state.caRoots, state.leaves),
     meshTls,
     intentions,
+    chains: chainParts.chains,
+    targetEndpoints: chainParts.targetEndpoints,
+    upstreamConfigs: chainParts.upstreamConfigs,
+    accessLogs,
     gateways: sortedGateways,
     httpRoutes,
     problems,
@@ -194,7 +203,8 @@ function proxyOf(e: HealthEntry, kind: 'connect-proxy' | 'api-gateway', state: C
   proxy.localServicePort = localPort;
   const upstreams: Upstream[] = [];
   for (const u of p.Upstreams ?? []) {
-    if ((u.DestinationType || 'service') !== 'service' || !u.DestinationName || !u.LocalBindPort) continue;
+    // Prepared queries, peers and other datacenters are reported as Problems (registrationProblems).
+    if (!isServedUpstream(u, state.datacenter) || !u.DestinationName || !u.LocalBindPort) continue;
     upstreams.push({ destinationName: u.DestinationName, localBindAddress: u.LocalBindAddress || '127.0.0.1', localBindPort: u.LocalBindPort });
   }
   upstreams.sort((a, b) => byString(a.destinationName, b.destinationName) || a.localBindPort - b.localBindPort);

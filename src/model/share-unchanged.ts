@@ -1,6 +1,7 @@
 // Structural sharing between consecutive models: every part of `next` that equals the same part of
 // `prev` is replaced by prev's object. Unchanged services, proxies, gateways, routes, leaf
-// certificates (per service) and intention sets (per destination) keep their identity, so later
+// certificates (per service), intention sets (per destination), chains (per service), target
+// endpoints (per target) and upstream configs (per pair) keep their identity, so later
 // stages can skip them with a `===` check and memoized pieces stay valid. A leaf renewal changes
 // one entry of `connect.leaves` and nothing else.
 import { deepEqual } from './equal-model.js';
@@ -16,6 +17,10 @@ export function shareUnchanged(prev: MeshModel | null, next: MeshModel): MeshMod
     connect: shareConnect(prev.connect, next.connect),
     meshTls: shareMeshTls(prev.meshTls, next.meshTls),
     intentions: shareIntentions(prev.intentions, next.intentions),
+    chains: shareMap(prev.chains, next.chains),
+    targetEndpoints: shareMap(prev.targetEndpoints, next.targetEndpoints),
+    upstreamConfigs: shareMap(prev.upstreamConfigs, next.upstreamConfigs),
+    accessLogs: deepEqual(prev.accessLogs, next.accessLogs) ? prev.accessLogs : next.accessLogs,
     gateways: shareMap(prev.gateways, next.gateways),
     httpRoutes: deepEqual(prev.httpRoutes, next.httpRoutes) ? prev.httpRoutes : next.httpRoutes,
     problems: deepEqual(prev.problems, next.problems) ? prev.problems : next.problems,
@@ -32,6 +37,10 @@ export function sameModel(a: MeshModel, b: MeshModel): boolean {
     a.connect === b.connect &&
     a.meshTls === b.meshTls &&
     a.intentions === b.intentions &&
+    a.chains === b.chains &&
+    a.targetEndpoints === b.targetEndpoints &&
+    a.upstreamConfigs === b.upstreamConfigs &&
+    a.accessLogs === b.accessLogs &&
     a.gateways === b.gateways &&
     a.httpRoutes === b.httpRoutes &&
     a.problems === b.problems

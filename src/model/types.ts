@@ -1,5 +1,6 @@
 // The model (IR): plain, validated, comparable data derived from Consul state.
 // Produced by src/model (buildModel), consumed by src/translate. No I/O, no classes.
+import type { CompiledChain, UpstreamConfig } from './discovery-chain/types.js';
 
 /** Consul's service-defaults protocol values. Anything else is a validation problem. */
 export type Protocol = 'tcp' | 'http' | 'http2' | 'grpc';
@@ -232,6 +233,19 @@ export interface IntentionsModel {
   byDestination: ReadonlyMap<string, IntentionSet>;
 }
 
+/** proxy-defaults `AccessLogs` (Consul 1.15): access logs on every listener of every proxy. */
+export interface AccessLogsModel {
+  enabled: boolean;
+  /** Also log connections/requests no listener filter chain matched. */
+  disableListenerLogs: boolean;
+  type: 'stdout' | 'stderr' | 'file';
+  /** For type 'file'. */
+  path: string;
+  /** Envoy format string or JSON format (exactly one or neither = Consul's default JSON format). */
+  textFormat: string;
+  jsonFormat: string;
+}
+
 export interface MeshModel {
   /** Consul datacenter of the agent meshgate talks to (e.g. 'dc1'). */
   datacenter: string;
@@ -246,6 +260,20 @@ export interface MeshModel {
   /** TLS parameters from the `mesh` config entry. */
   meshTls: MeshTls;
   intentions: IntentionsModel;
+  /**
+   * Discovery chains (from Consul's /v1/discovery-chain/:service) by service name, for every
+   * upstream of a served sidecar and every backend of a served gateway's routes.
+   */
+  chains: ReadonlyMap<string, CompiledChain>;
+  /**
+   * Endpoints of chain targets that are not simply the whole service (subsets with a filter or
+   * OnlyPassing, failover targets), by target ID. A target absent here uses its service's sidecars.
+   */
+  targetEndpoints: ReadonlyMap<string, readonly Endpoint[]>;
+  /** service-defaults UpstreamConfig resolved per `<downstream service>/<upstream service>`. */
+  upstreamConfigs: ReadonlyMap<string, UpstreamConfig>;
+  /** proxy-defaults global AccessLogs; null when not enabled. */
+  accessLogs: AccessLogsModel | null;
   /** api-gateway config entries by name. */
   gateways: ReadonlyMap<string, ApiGateway>;
   /** http-route config entries, sorted by name. */

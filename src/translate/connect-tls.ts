@@ -112,7 +112,10 @@ export function publicListenerTlsKey(params: TlsParams, protocol: Protocol): str
  * An upstream cluster's transport socket: presents the proxy's leaf, sends SNI = the cluster name
  * and accepts only a server certificate chaining to the roots with the target's SPIFFE ID.
  */
-export function upstreamTlsSocket(sni: string, spiffeId: string, params: TlsParams): DeepPartial<TransportSocket> {
+export function upstreamTlsSocket(sni: string, spiffeId: string | undefined, params: TlsParams): DeepPartial<TransportSocket> {
+  // No SPIFFE ID: a target outside the mesh CA's naming (service-defaults ExternalSNI), checked
+  // against the roots only, as Consul does for external targets.
+  const sans = spiffeId === undefined ? [] : [{ sanType: SubjectAltNameMatcher_SanType.URI, matcher: { matchPattern: { $case: 'exact' as const, value: spiffeId } } }];
   const context = UpstreamTlsContext.fromPartial({
     commonTlsContext: {
       tlsParams: tlsParameters(params),
@@ -120,9 +123,7 @@ export function upstreamTlsSocket(sni: string, spiffeId: string, params: TlsPara
       validationContextType: {
         $case: 'combinedValidationContext',
         value: {
-          defaultValidationContext: {
-            matchTypedSubjectAltNames: [{ sanType: SubjectAltNameMatcher_SanType.URI, matcher: { matchPattern: { $case: 'exact', value: spiffeId } } }],
-          },
+          defaultValidationContext: { matchTypedSubjectAltNames: sans },
           validationContextSdsSecretConfig: sdsRef(CONNECT_ROOTS_SECRET),
         },
       },

@@ -15,6 +15,7 @@ import { Listener } from '../../generated/envoy/config/listener/v3/listener.js';
 import { HttpProtocolOptions } from '../../generated/envoy/extensions/upstreams/http/v3/http_protocol_options.js';
 import { Any } from '../../generated/google/protobuf/any.js';
 import type { DeepPartial } from '../../generated/envoy/config/listener/v3/listener.js';
+import type { AccessLog } from '../../generated/envoy/config/accesslog/v3/accesslog.js';
 import type { HealthStatus as ModelHealth, Protocol } from '../model/types.js';
 
 const TYPE_PREFIX = 'type.googleapis.com/';
@@ -50,17 +51,32 @@ export function socketAddress(address: string, port: number) {
 }
 
 /** A listener with one filter chain holding one network filter. */
-export function singleFilterListener(name: string, address: string, port: number, filter: DeepPartial<Filter>, direction: 'INBOUND' | 'OUTBOUND'): Listener {
-  return singleChainListener(name, address, port, { filters: [filter] }, direction);
+export function singleFilterListener(
+  name: string,
+  address: string,
+  port: number,
+  filter: DeepPartial<Filter>,
+  direction: 'INBOUND' | 'OUTBOUND',
+  accessLog: readonly DeepPartial<AccessLog>[] = [],
+): Listener {
+  return singleChainListener(name, address, port, { filters: [filter] }, direction, accessLog);
 }
 
 /** A listener with one filter chain (network filters in order, optional transport socket). */
-export function singleChainListener(name: string, address: string, port: number, chain: DeepPartial<FilterChain>, direction: 'INBOUND' | 'OUTBOUND'): Listener {
+export function singleChainListener(
+  name: string,
+  address: string,
+  port: number,
+  chain: DeepPartial<FilterChain>,
+  direction: 'INBOUND' | 'OUTBOUND',
+  accessLog: readonly DeepPartial<AccessLog>[] = [],
+): Listener {
   return Listener.fromPartial({
     name,
     address: socketAddress(address, port),
     filterChains: [chain],
     trafficDirection: direction === 'INBOUND' ? TrafficDirection.INBOUND : TrafficDirection.OUTBOUND,
+    accessLog: [...accessLog],
   });
 }
 
@@ -114,7 +130,22 @@ export function httpConnectionManagerFilter(
 }
 
 /** A TCP proxy network filter to one cluster. */
-export function tcpProxyFilter(statPrefix: string, cluster: string): DeepPartial<Filter> {
-  const tcp = { statPrefix, clusterSpecifier: { $case: 'cluster' as const, value: cluster } };
+export function tcpProxyFilter(statPrefix: string, cluster: string, accessLog: readonly DeepPartial<AccessLog>[] = []): DeepPartial<Filter> {
+  const tcp = { statPrefix, clusterSpecifier: { $case: 'cluster' as const, value: cluster }, accessLog: [...accessLog] };
   return { name: TCP_PROXY_FILTER, configType: { $case: 'typedConfig', value: toAny(TcpProxy, tcp) } };
+}
+
+/** A route config sending every request to one cluster. */
+export function catchAllRouteConfig(name: string, virtualHost: string, cluster: string) {
+  return {
+    name,
+    virtualHosts: [{
+      name: virtualHost,
+      domains: ['*'],
+      routes: [{
+        match: { pathSpecifier: { $case: 'prefix' as const, value: '/' } },
+        action: { $case: 'route' as const, value: { clusterSpecifier: { $case: 'cluster' as const, value: cluster } } },
+      }],
+    }],
+  };
 }

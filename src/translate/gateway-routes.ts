@@ -23,7 +23,8 @@ import { effectiveHostnames, hostnameCovers } from './hostnames.js';
 import { gatewayRouteName } from './names.js';
 import { type Output, addProblem } from './resource-list.js';
 import { type RankedMatch, compareMatches } from './route-precedence.js';
-import { addServiceCluster } from './upstream-service.js';
+import { type BackendTarget, addBackend, backendRouteAction } from './gateway-backends.js';
+import { TOTAL_SPLIT_WEIGHT, splitClusterWeights } from './chain-routes.js';
 
 const MATCH_ALL: HttpMatch = { headers: [], query: [] };
 
@@ -111,27 +112,23 @@ function rewriteFields(rewrite: string | undefined, match: HttpMatch) {
  * The route entry for one rule (minus its match): forward to the backends that exist, or 503.
  * A backend naming an unknown service is reported by the model (ROUTE_SERVICE_UNKNOWN).
  */
-function ruleAction(out: Output, model: MeshModel, rule: HttpRouteRule): RuleAction {
+function ruleAction(out: Output, model: MeshModel, gateway: ApiGateway, rule: HttpRouteRule): RuleAction {
   const known: HttpRouteBackend[] = rule.services.filter((b) => model.services.has(b.name));
   if (known.length === 0) {
     return { route: { action: { $case: 'directResponse', value: { status: 503 } }, ...headerChanges([rule.filters.headers]) } };
   }
   if (known.length === 1) {
     const backend = known[0]!;
-    const cluster = addServiceCluster(out, model, backend.name);
+    const target = addBackend(out, model, gateway.name, backend.name);
     return {
       route: {
-        action: { $case: 'route', value: { clusterSpecifier: { $case: 'cluster', value: cluster } } },
+        action: { $case: 'route', value: backendRouteAction(target) },
         ...headerChanges([rule.filters.headers, backend.filters.headers]),
       },
       rewrite: rule.filters.urlRewritePrefix ?? backend.filters.urlRewritePrefix,
     };
   }
-  const clusters = known.map((backend) => ({
-    name: addServiceCluster(out, model, backend.name),
-    weight: backend.weight,
-    ...headerChanges([backend.filters.headers]),
-  }));
+  const clusters = weightedBackends(known.map((backend) => ({ backend, target: addBackend(out, model, gateway.name, backend.name) })));
   return {
     route: {
       action: { $case: 'route', value: { clusterSpecifier: { $case: 'weightedClusters', value: { clusters } } } },
@@ -139,6 +136,22 @@ function ruleAction(out: Output, model: MeshModel, rule: HttpRouteRule): RuleAct
     },
     rewrite: rule.filters.urlRewritePrefix,
   };
+}
+
+/** Weighted clusters for several backends; a backend entering a splitter contributes its splits. */
+function weightedBackends(backends: readonly { backend: HttpRouteBackend; target: BackendTarget }[]) {
+  // Split weights are out of 10000, so whole-service backends are scaled alike to keep the ratios.
+  const scale = backends.some((b) => b.target.kind === 'splits') ? TOTAL_SPLIT_WEIGHT : 1;
+  return backends.flatMap(({ backend, target }) => {
+    const own = headerChanges([backend.filters.headers]);
+    if (target.kind === 'cluster') return [{ name: target.name, weight: backend.weight * scale, ...own }];
+    return splitClusterWeights(target.chain, target.splits).map((cw) => ({
+      ...cw,
+      weight: backend.weight * (cw.weight ?? 0),
+      requestHeadersToAdd: [...own.requestHeadersToAdd, ...(cw.requestHeadersToAdd ?? [])],
+      requestHeadersToRemove: [...own.requestHeadersToRemove, ...(cw.requestHeadersToRemove ?? [])],
+    }));
+  });
 }
 
 interface Entry extends RankedMatch {
@@ -190,7 +203,7 @@ export function buildGatewayRouteConfig(
       continue;
     }
     route.rules.forEach((rule, ruleIndex) => {
-      const { route: base, rewrite } = ruleAction(out, model, rule);
+      const { route: base, rewrite } = ruleAction(out, model, gateway, rule);
       const matches = rule.matches.length > 0 ? rule.matches : [MATCH_ALL];
       matches.forEach((match, matchIndex) => {
         const action =

@@ -3,6 +3,7 @@
 import type { MeshModel, ProxyModel } from '../model/types.js';
 import { TypeUrl } from '../xds/resource-types.js';
 import { httpConnectionManagerFilter, singleFilterListener } from './envoy-parts.js';
+import { accessLogConfig } from './access-logs.js';
 import { buildGatewayRouteConfig } from './gateway-routes.js';
 import { gatewayListenerName, gatewayStatPrefix } from './names.js';
 import { type Output, addProblem, addResource } from './resource-list.js';
@@ -18,6 +19,8 @@ export function addGateway(out: Output, model: MeshModel, proxy: ProxyModel): vo
     });
     return;
   }
+  const logs = accessLogConfig(model.accessLogs);
+  if (logs.problem) addProblem(out, logs.problem);
   const ports = new Set<number>();
   gateway.listeners.forEach((listener, i) => {
     if (listener.protocol !== 'http') {
@@ -46,9 +49,9 @@ export function addGateway(out: Output, model: MeshModel, proxy: ProxyModel): vo
       gatewayStatPrefix(listener.port),
       { kind: 'rds', routeConfigName: routeConfig.name },
       // Hosts are matched without their port, so `Host: example.com:8443` finds `example.com`.
-      { stripPortMode: { $case: 'stripAnyHostPort', value: true } },
+      { stripPortMode: { $case: 'stripAnyHostPort', value: true }, accessLog: logs.filter },
     );
-    const envoyListener = singleFilterListener(name, proxy.address, listener.port, filter, 'OUTBOUND');
+    const envoyListener = singleFilterListener(name, proxy.address, listener.port, filter, 'OUTBOUND', logs.listener);
     addResource(out, { typeUrl: TypeUrl.Listener, name, message: envoyListener });
   });
 }

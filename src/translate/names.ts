@@ -109,3 +109,23 @@ export function spiffeSourcePattern(source: string, facts: Pick<NameFacts, 'trus
   const svc = source === '*' ? ANY_SEGMENT : escapeRegex(source);
   return `^spiffe://${escapeRegex(facts.trustDomain || FALLBACK_TRUST_DOMAIN)}/ns/default/dc/${ANY_SEGMENT}/svc/${svc}$`;
 }
+
+/** Prefix of the member clusters of a failover (aggregate) cluster, as Consul's xdscommon. */
+export const FAILOVER_CLUSTER_PREFIX = 'failover-target~';
+
+/**
+ * A discovery-chain target's cluster name: its SNI, with `<hash>~` in front when upstream
+ * overrides customise the chain, and `failover-target~` in front of that for a failover member
+ * (Consul's CustomizeClusterName, then FailoverClusterNamePrefix).
+ */
+export function chainClusterName(sni: string, customizationHash: string, failoverMember = false): string {
+  const customized = customizationHash === '' ? sni : `${customizationHash}~${sni}`;
+  return failoverMember ? `${FAILOVER_CLUSTER_PREFIX}${customized}` : customized;
+}
+
+/** Envoy's aggregate cluster extension, used for failover. */
+export const AGGREGATE_CLUSTER_TYPE = 'envoy.clusters.aggregate';
+
+/** Consul's access log names: on the listener itself, and on its HCM / tcp_proxy filter. */
+export const LISTENER_ACCESS_LOG = 'Consul Listener Log';
+export const FILTER_ACCESS_LOG = 'Consul Listener Filter Log';

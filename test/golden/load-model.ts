@@ -1,13 +1,27 @@
 // Reads a golden case's in.json: a MeshModel with maps written as JSON objects, plus the proxy ID.
 // Defaults keep inputs short: empty header/query match lists, empty filters, backend weight 1,
 // upstream bind address 127.0.0.1, no model problems, Connect roots and a leaf for every service
-// (the committed test CA in testdata/), empty mesh TLS params, default-allow with no intentions.
+// (the committed test CA in testdata/), empty mesh TLS params, default-allow with no intentions,
+// no discovery chains, target endpoints or upstream configs, no access logs. Chains are written in
+// the model's normalised form (from Consul's /v1/discovery-chain answers) with empty lists, empty
+// header modifiers, Consul's 5 s connect timeout and false flags left out.
 // Proxies are keyed by proxyKey(node, id); `proxyId` may be the proxy's service ID.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type {
+  ChainHashPolicy,
+  ChainHeaderModifiers,
+  ChainLoadBalancer,
+  ChainNode,
+  ChainTarget,
+  CompiledChain,
+  UpstreamConfig,
+} from '../../src/model/discovery-chain/types.js';
 import {
+  type AccessLogsModel,
   type ApiGateway,
+  type Endpoint,
   type ConnectModel,
   type HttpRoute,
   type HttpRouteFilters,
@@ -123,6 +137,65 @@ function proxy(p: any): ProxyModel {
   };
 }
 
+function headerMods(h: any): ChainHeaderModifiers {
+  return { add: h?.add ?? [], set: h?.set ?? [], remove: h?.remove ?? [] };
+}
+
+function loadBalancer(lb: any): ChainLoadBalancer | undefined {
+  if (lb === undefined) return undefined;
+  const hashPolicies = (lb.hashPolicies ?? []).map((p: any): ChainHashPolicy => ({ sourceIp: false, terminal: false, ...p }));
+  return { policy: '', ...lb, hashPolicies };
+}
+
+function chainNode(n: any): ChainNode {
+  if (n.type === 'router') {
+    return {
+      type: 'router',
+      name: n.name,
+      routes: n.routes.map((r: any) => ({
+        nextNode: r.nextNode,
+        match: { query: [], methods: [], ...r.match, headers: (r.match?.headers ?? []).map((h: any) => ({ value: '', invert: false, ...h })) },
+        destination: {
+          retryOnConnectFailure: false,
+          retryOn: [],
+          retryOnStatusCodes: [],
+          ...r.destination,
+          requestHeaders: headerMods(r.destination?.requestHeaders),
+          responseHeaders: headerMods(r.destination?.responseHeaders),
+        },
+      })),
+    };
+  }
+  if (n.type === 'splitter') {
+    const lb = loadBalancer(n.loadBalancer);
+    return {
+      type: 'splitter',
+      name: n.name,
+      splits: n.splits.map((s: any) => ({ ...s, requestHeaders: headerMods(s.requestHeaders), responseHeaders: headerMods(s.responseHeaders) })),
+      ...(lb ? { loadBalancer: lb } : {}),
+    };
+  }
+  const lb = loadBalancer(n.loadBalancer);
+  return { isDefault: false, connectTimeoutMs: 5000, failover: [], ...n, ...(lb ? { loadBalancer: lb } : {}) };
+}
+
+function chain(c: any, datacenter: string): CompiledChain {
+  const map = <T>(obj: any, convert: (v: any) => T) => Object.fromEntries(Object.entries(obj ?? {}).map(([k, v]) => [k, convert(v)]));
+  return {
+    datacenter,
+    isDefault: false,
+    customizationHash: '',
+    ...c,
+    nodes: map(c.nodes, chainNode),
+    targets: map(c.targets, (t): ChainTarget => ({ subset: '', datacenter, filter: '', onlyPassing: false, connectTimeoutMs: 5000, ...t })),
+  };
+}
+
+function accessLogs(a: any): AccessLogsModel | null {
+  if (a === undefined || a === null) return null;
+  return { enabled: true, disableListenerLogs: false, type: 'stdout', path: '', textFormat: '', jsonFormat: '', ...a };
+}
+
 export function parseModel(raw: any): MeshModel {
   const map = <T>(obj: any, convert: (v: any) => T) => new Map<string, T>(Object.entries(obj ?? {}).map(([k, v]) => [k, convert(v)]));
   const services = map<ServiceModel>(raw.services, (s) => ({ protocol: 'tcp', instances: [], sidecars: [], ...s }));
@@ -137,6 +210,10 @@ export function parseModel(raw: any): MeshModel {
     connect: connect(raw, identities),
     meshTls: meshTls(raw.meshTls),
     intentions: intentions(raw.intentions),
+    chains: map<CompiledChain>(raw.chains, (c) => chain(c, raw.datacenter)),
+    targetEndpoints: map<Endpoint[]>(raw.targetEndpoints, (e) => e),
+    upstreamConfigs: map<UpstreamConfig>(raw.upstreamConfigs, (u) => u),
+    accessLogs: accessLogs(raw.accessLogs),
     gateways: map<ApiGateway>(raw.gateways, (g) => g),
     httpRoutes: (raw.httpRoutes ?? []).map(httpRoute),
     problems: raw.problems ?? [],

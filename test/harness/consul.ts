@@ -70,6 +70,11 @@ export interface StartConsulOptions {
    * `tokens.initial_management` token written in `hcl`. Default: none.
    */
   token?: string;
+  /**
+   * Keep Consul's default HTTP limits (http_max_conns_per_client = 200) instead of raising the
+   * per-client connection limit to 4096. Default: false.
+   */
+  defaultLimits?: boolean;
 }
 
 /** Consul's HTTP API at `baseUrl`, sending `token` (if any) as X-Consul-Token. */
@@ -144,8 +149,7 @@ export async function startConsul(group: ProcessGroup = defaultProcessGroup(), o
     `-serf-wan-port=${serfWan}`,
     `-server-port=${serverPort}`,
     '-dns-port=-1',
-    '-hcl',
-    'limits { http_max_conns_per_client = 4096 }',
+    ...(options.defaultLimits ? [] : ['-hcl', 'limits { http_max_conns_per_client = 4096 }']),
     '-hcl',
     'ports { grpc_tls = -1 }',
     ...(options.hcl ?? []).flatMap((h) => ['-hcl', h]),

@@ -58,6 +58,7 @@ function staticBootstrap(caseName: string): Json | undefined {
   });
   const secrets = byType(TypeUrl.Secret);
   staticSecretRefs({ listeners, clusters }, secrets);
+  localLogPaths(listeners, caseName);
   return { node: { id: proxyId, cluster: 'validate' }, staticResources: { listeners, clusters, secrets: [...secrets.values()] } };
 }
 
@@ -71,6 +72,15 @@ function staticSecretRefs(value: unknown, secrets: Map<string, Json>): void {
     delete obj.sdsConfig;
   }
   for (const v of Object.values(obj)) staticSecretRefs(v, secrets);
+}
+
+/** File access logs write into the scratch directory: validation opens the file. */
+function localLogPaths(value: unknown, caseName: string): void {
+  if (Array.isArray(value)) return value.forEach((v) => localLogPaths(v, caseName));
+  if (value === null || typeof value !== 'object') return;
+  const obj = value as Json;
+  if (obj['@type']?.endsWith('.FileAccessLog') && typeof obj.path === 'string') obj.path = join(dir, `${caseName}-access.log`);
+  for (const v of Object.values(obj)) localLogPaths(v, caseName);
 }
 
 const validate = (name: string, bootstrap: Json) => validateWithEnvoy(bootstrap, join(dir, `${name}.json`));

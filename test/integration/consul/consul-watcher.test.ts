@@ -60,7 +60,8 @@ describe('ConsulWatcher against a real Consul agent', () => {
     const state = watcher.state();
     expect(state.datacenter).toBe('dc1');
     expect(state.trustDomain).toMatch(/^[0-9a-f-]+\.consul$/);
-    expect([...state.services.keys()].sort()).toEqual(['consul', 'web', 'web-sidecar-proxy']);
+    // Only what the proxy uses: its own service and itself ('consul' is not watched; 'api' is not registered yet).
+    expect([...state.services.keys()].sort()).toEqual(['web', 'web-sidecar-proxy']);
     expect(state.services.get('web')![0]!.Service.ID).toBe('web-1');
     const proxy = state.services.get('web-sidecar-proxy')![0]!.Service;
     expect(proxy.Kind).toBe('connect-proxy');
@@ -213,9 +214,10 @@ describe('ConsulWatcher against a real Consul agent', () => {
 
     await consul.resume();
     // The agent reloads its own service registrations from its data dir; config entries are gone.
-    await consul.api.registerService({ Name: 'billing', ID: 'billing-1', Port: 7070 });
+    // 'api' is the sidecar's upstream, so it is watched.
+    await consul.api.registerService({ Name: 'api', ID: 'api-2', Port: 7070 });
     await eventually(() => watcher.status().reachable, { timeoutMs: 15_000 });
-    await eventually(() => watcher.state().services.has('billing'), { timeoutMs: 15_000 });
+    await eventually(() => watcher.state().services.has('api'), { timeoutMs: 15_000 });
     await eventually(() => watcher.state().configEntries.serviceDefaults.length === 0, { timeoutMs: 15_000 });
     expect(watcher.status().lastError).toBeNull();
     expect(watcher.state().services.get('web')![0]!.Service.Port).toBe(8080);

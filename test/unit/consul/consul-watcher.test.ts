@@ -1,3 +1,4 @@
+import { defaultChainBody, subsetChainBody } from './chain-fixtures.js';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -19,6 +20,8 @@ interface Answer {
 class FakeConsul {
   readonly answers = new Map<string, Answer>();
   readonly requests: string[] = [];
+  /** `<path> <filter>` of every request with a filter. */
+  readonly filters: string[] = [];
   aclPolicy = 'allow';
   private readonly waiters = new Set<{ path: string; wake: () => void }>();
   private counter = 100;
@@ -40,10 +43,13 @@ class FakeConsul {
 
   readonly fetch = (async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const url = new URL(String(input));
-    const path = decodeURIComponent(url.pathname);
+    // The proxy catalog (a filtered /v1/catalog/services) is its own path here.
+    const path = decodeURIComponent(url.pathname) + (url.searchParams.has('filter') ? '?filter' : '');
     this.requests.push(`${path}${url.searchParams.has('index') ? '?blocking' : ''}`);
+    if (url.searchParams.has('filter')) this.filters.push(`${url.pathname} ${url.searchParams.get('filter')}`);
     const index = Number(url.searchParams.get('index') ?? 0);
     const signal = init?.signal ?? undefined;
+    if (!this.answers.has(path) && path.startsWith('/v1/discovery-chain/')) this.set(path, defaultChainBody(path.slice('/v1/discovery-chain/'.length)));
     let answer = this.answers.get(path);
     while (answer && index > 0 && answer.index <= index) {
       await new Promise<void>((resolve, reject) => {
@@ -110,11 +116,17 @@ const ROOTS = {
   ],
 };
 
+/** Sets the catalog and the proxy catalog (names ending in -proxy, and 'edge', are proxies). */
+function catalog(consul: FakeConsul, names: string[]): void {
+  consul.set('/v1/catalog/services', Object.fromEntries(names.map((n) => [n, []])));
+  consul.set('/v1/catalog/services?filter', Object.fromEntries(names.filter((n) => n.endsWith('-proxy') || n === 'edge').map((n) => [n, []])));
+}
+
 /** A fake with a web service, its sidecar and an api-gateway registration. */
 function baseline(consul: FakeConsul): void {
   consul.set('/v1/agent/self', SELF);
   consul.set('/v1/agent/connect/ca/roots', ROOTS);
-  consul.set('/v1/catalog/services', { web: [], 'web-sidecar-proxy': [], edge: [] });
+  catalog(consul, ['web', 'web-sidecar-proxy', 'edge']);
   consul.set('/v1/health/service/web', [entry('web', 'web-1')]);
   consul.set('/v1/health/service/web-sidecar-proxy', [entry('web-sidecar-proxy', 'web-1-sidecar-proxy', 'connect-proxy', 'web')]);
   consul.set('/v1/health/service/edge', [entry('edge', 'edge-1', 'api-gateway')]);
@@ -185,13 +197,13 @@ describe('ConsulWatcher', () => {
     await until(() => consul.openPaths('/v1/agent/connect/ca/leaf/').length === 2, 'two blocking leaf queries');
 
     // A second sidecar for a new destination: a third leaf.
-    consul.set('/v1/catalog/services', { web: [], 'web-sidecar-proxy': [], edge: [], 'api-sidecar-proxy': [] });
+    catalog(consul, ['web', 'web-sidecar-proxy', 'edge', 'api-sidecar-proxy']);
     consul.set('/v1/health/service/api-sidecar-proxy', [entry('api-sidecar-proxy', 'api-1-sidecar-proxy', 'connect-proxy', 'api')]);
     consul.set('/v1/agent/connect/ca/leaf/api', leaf('api', '03'));
     await until(() => w.state().leaves.has('api'), 'api leaf');
 
     // The gateway deregisters: its leaf watch closes and the leaf leaves the state.
-    consul.set('/v1/catalog/services', { web: [], 'web-sidecar-proxy': [], 'api-sidecar-proxy': [] });
+    catalog(consul, ['web', 'web-sidecar-proxy', 'api-sidecar-proxy']);
     await until(() => !w.state().leaves.has('edge'), 'edge leaf gone');
     await until(() => consul.openPaths('/v1/agent/connect/ca/leaf/').join() === '/v1/agent/connect/ca/leaf/api,/v1/agent/connect/ca/leaf/web', 'leaf watches');
 
@@ -219,7 +231,9 @@ describe('ConsulWatcher', () => {
     await until(() => w.status().synced, 'sync despite a 403 leaf');
     expect(w.status().reachable).toBe(true);
     expect(w.status().lastError).toMatch(/service 'edge'.*403.*service:write on 'edge'/);
-    expect(w.status().errors).toEqual([{ watch: 'leaf/edge', message: w.status().lastError }]);
+    expect(w.status().errors).toEqual([{ watch: 'leaf/edge', reason: 'forbidden', message: w.status().lastError, since: expect.any(Number) }]);
+    // A leaf this meshgate may not get: healthy no more, though Consul answers.
+    expect(w.status().healthy).toBe(false);
     expect(w.state().leaves.has('edge')).toBe(false);
     expect(w.state().leaves.has('web')).toBe(true);
 
@@ -274,5 +288,48 @@ describe('ConsulWatcher', () => {
     await until(() => w.status().synced, 'sync');
     expect(w.state().acl).toEqual({ enabled: null, defaultPolicy: 'allow', source: 'assumed' });
     expect(w.status().warnings).toEqual([expect.stringMatching(/ACLDefaultPolicy.*assumed 'allow'/)]);
+  });
+
+  it('watches the chain of each upstream and the health of its filtered targets, and closes them when the upstream goes', async () => {
+    const consul = new FakeConsul();
+    baseline(consul);
+    const sidecar = (upstreams: string[]): HealthEntry => {
+      const e = entry('web-sidecar-proxy', 'web-1-sidecar-proxy', 'connect-proxy', 'web');
+      e.Service.Proxy = { DestinationServiceName: 'web', Upstreams: upstreams.map((u, i) => ({ DestinationName: u, LocalBindPort: 9000 + i })) };
+      return e;
+    };
+    catalog(consul, ['web', 'web-sidecar-proxy', 'edge', 'api', 'api-sidecar-proxy']);
+    consul.set('/v1/health/service/api', [entry('api', 'api-1')]);
+    consul.set('/v1/health/service/api-sidecar-proxy', [entry('api-sidecar-proxy', 'api-1-sidecar-proxy', 'connect-proxy', 'api')]);
+    consul.set('/v1/agent/connect/ca/leaf/api', leaf('api', '03'));
+    consul.set('/v1/discovery-chain/api', subsetChainBody('api', { v1: 'Service.Meta.version == v1', v2: 'Service.Meta.version == v2' }));
+    consul.set('/v1/health/connect/api?filter', [entry('api-sidecar-proxy', 'api-1-sidecar-proxy', 'connect-proxy', 'api')]);
+    consul.set('/v1/health/service/web-sidecar-proxy', [sidecar(['api'])]);
+    const w = start(consul);
+    await until(() => w.status().synced, 'sync');
+    let s = w.state();
+    // The proxy is published together with its upstream's chain and the chain's subset endpoints.
+    expect(s.services.has('web-sidecar-proxy')).toBe(true);
+    expect([...s.chains.keys()]).toEqual(['api']);
+    expect((s.chains.get('api') as { ServiceName: string }).ServiceName).toBe('api');
+    expect([...s.targetHealth.keys()].sort()).toEqual(['v1.api.default.default.dc1', 'v2.api.default.default.dc1']);
+    expect([...new Set(consul.filters.filter((f) => f.startsWith('/v1/health/connect/')))].sort()).toEqual([
+      '/v1/health/connect/api Service.Meta.version == v1',
+      '/v1/health/connect/api Service.Meta.version == v2',
+    ]);
+    await until(() => consul.openPaths('/v1/discovery-chain/').length === 1, 'blocking chain query');
+
+    // A resolver change (new filter) reopens that target's watch.
+    consul.filters.length = 0;
+    consul.set('/v1/discovery-chain/api', subsetChainBody('api', { v1: 'Service.Meta.version == v1', v2: '"canary" in Service.Tags' }));
+    await until(() => consul.filters.includes('/v1/health/connect/api "canary" in Service.Tags'), 'new filter');
+    await until(() => (w.state().chains.get('api') as { Targets: Record<string, { Subset: { Filter: string } }> }).Targets['v2.api.default.default.dc1']!.Subset.Filter.includes('canary'), 'new chain');
+
+    // The upstream goes: its chain and target watches close, their data leaves the state.
+    consul.set('/v1/health/service/web-sidecar-proxy', [sidecar([])]);
+    await until(() => w.state().chains.size === 0, 'chain dropped');
+    s = w.state();
+    expect(s.targetHealth.size).toBe(0);
+    await until(() => consul.openPaths('/v1/discovery-chain/').length === 0 && consul.openPaths('/v1/health/connect/').length === 0, 'watches closed');
   });
 });

@@ -56,7 +56,6 @@ const baseServices = (): Record<string, HealthEntry[]> => ({
       Upstreams: [
         { DestinationType: 'service', DestinationName: 'db', LocalBindPort: 9002 },
         { DestinationType: '', DestinationName: 'api', LocalBindAddress: '127.0.0.2', LocalBindPort: 9001 },
-        { DestinationType: 'prepared_query', DestinationName: 'pq', LocalBindPort: 9003 },
       ],
     }),
     sidecar('web', 'web-2', 'node-b', 21001, {}, ['critical']),

@@ -3,6 +3,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { UpstreamConfig } from '../../../src/model/discovery-chain/types.js';
 import type { IntentionSet, IntentionSource, MeshModel } from '../../../src/model/types.js';
 import { translateProxy } from '../../../src/translate/index.js';
 import { sameInputs, translateInputs } from '../../../src/translate/inputs.js';
@@ -67,7 +68,28 @@ function mutations(m: MeshModel): [string, MeshModel][] {
   }
   for (const [id, p] of m.proxies) {
     out.push([`proxy ${id}`, { ...m, proxies: replaced(m.proxies, id, { ...p, port: p.port + 1 }) }]);
+    const downstream = p.kind === 'connect-proxy' ? p.destinationService : p.service;
+    for (const service of new Set([...m.services.keys(), ...m.chains.keys()])) {
+      const config: UpstreamConfig = { limits: { maxConnections: 7 }, passiveHealthCheck: { maxFailures: 2 } };
+      out.push([`upstream config ${downstream}/${service}`, { ...m, upstreamConfigs: replaced(m.upstreamConfigs, `${downstream}/${service}`, config) }]);
+    }
   }
+  for (const [key, config] of m.upstreamConfigs) {
+    out.push([`upstream config ${key} changed`, { ...m, upstreamConfigs: replaced(m.upstreamConfigs, key, { ...config, limits: { maxPendingRequests: 3 } }) }]);
+    out.push([`upstream config ${key} removed`, { ...m, upstreamConfigs: replaced(m.upstreamConfigs, key, undefined) }]);
+  }
+  for (const [name, chain] of m.chains) {
+    const nodes = Object.fromEntries(
+      Object.entries(chain.nodes).map(([k, n]) => [k, n.type === 'resolver' ? { ...n, connectTimeoutMs: n.connectTimeoutMs + 1000 } : n]),
+    );
+    out.push([`chain ${name}: connect timeout`, { ...m, chains: replaced(m.chains, name, { ...chain, nodes }) }]);
+    out.push([`chain ${name}: removed`, { ...m, chains: replaced(m.chains, name, undefined) }]);
+    for (const target of Object.values(chain.targets)) {
+      const current = m.targetEndpoints.get(target.id) ?? [];
+      out.push([`target ${target.id}: endpoints`, { ...m, targetEndpoints: replaced(m.targetEndpoints, target.id, [...current, endpoint]) }]);
+    }
+  }
+  out.push(['access logs', { ...m, accessLogs: m.accessLogs === null ? { enabled: true, disableListenerLogs: false, type: 'stdout', path: '', textFormat: '', jsonFormat: '' } : null }]);
   return out;
 }
 

@@ -33,6 +33,8 @@ function collect(value: unknown, refs: Refs): void {
   if (obj['@type']?.endsWith('.TcpProxy') && typeof obj.cluster === 'string') refs.clusters.add(obj.cluster);
   if (obj.route !== undefined && typeof obj.route.cluster === 'string') refs.clusters.add(obj.route.cluster);
   for (const c of obj.route?.weightedClusters?.clusters ?? []) refs.clusters.add(c.name);
+  // Failover: an aggregate cluster's members.
+  if (obj['@type']?.endsWith('.aggregate.v3.ClusterConfig')) for (const c of obj.clusters ?? []) refs.clusters.add(c);
   for (const v of Object.values(obj)) collect(v, refs);
 }
 
@@ -57,6 +59,14 @@ describe.each(cases)('references in %s', (name) => {
 });
 
 describe('the reference walk', () => {
+  it('finds the members of a failover aggregate cluster', () => {
+    const { model, proxyId } = loadGoldenInput(join(goldenDir, 'chain-resolver-failover', 'in.json'));
+    const config = translateProxy(model, proxyId)!;
+    const refs: Refs = { routes: new Set(), endpoints: new Set(), secrets: new Set(), clusters: new Set() };
+    for (const r of config.resources ?? []) collect(resourceToJson(r), refs);
+    expect([...refs.clusters].filter((c) => c.startsWith('failover-target~')).length).toBe(2);
+  });
+
   it('finds SDS references in transport sockets', () => {
     const { model, proxyId } = loadGoldenInput(join(goldenDir, 'sidecar-tcp', 'in.json'));
     const config = translateProxy(model, proxyId)!;

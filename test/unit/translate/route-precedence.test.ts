@@ -58,6 +58,10 @@ function gatewayModel(httpRoutes: HttpRoute[]): MeshModel {
     },
     meshTls: { incoming: { cipherSuites: [] }, outgoing: { cipherSuites: [] } },
     intentions: { defaultAllow: true, byDestination: new Map() },
+    chains: new Map(),
+    targetEndpoints: new Map(),
+    upstreamConfigs: new Map(),
+    accessLogs: null,
   };
 }
 
