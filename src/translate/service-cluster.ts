@@ -24,6 +24,9 @@ export function buildEdsCluster(name: string, protocol: Protocol, transportSocke
     connectTimeout: CONNECT_TIMEOUT,
     // As Consul does: no panic mode, so unhealthy endpoints never get traffic.
     commonLbConfig: { healthyPanicThreshold: { value: 0 } },
+    // As Consul does on every upstream cluster: outlier detection with Envoy's defaults (eject a
+    // host after 5 consecutive 5xx, at most 10% of the hosts).
+    outlierDetection: {},
     ...http2ProtocolOptions(protocol),
     ...(transportSocket ? { transportSocket } : {}),
   });
