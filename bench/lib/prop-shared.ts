@@ -184,7 +184,7 @@ export async function startMeshgate(
     '--consul-addr', consulAddr,
     '--xds-addr', xdsAddr,
     '--admin-addr', `127.0.0.1:${adminPort}`,
-    '--log-level', options.logLevel ?? 'warn',
+    '--log-level', options.logLevel ?? (process.env.MESHGATE_BENCH_LOG_LEVEL || 'warn'),
     ...(options.debounceMs !== undefined ? ['--debounce-ms', String(options.debounceMs)] : []),
   ];
   const spawnedAt = Date.now();

@@ -48,8 +48,13 @@ async function applyAndExpect(sources: unknown[] | null, probes: Probe[], expect
   const describe = (s: Server): string => probes.map((p, i) => `${p.method ?? 'GET'} ${p.path} → ${seen[s][i]}`).join('; ');
   expect(seen.consul, `Consul-served destination: ${describe('consul')}`).toEqual(expected);
   expect(seen.meshgate, `meshgate-served destination: ${describe('meshgate')} (Consul's: ${describe('consul')})`).toEqual(seen.consul);
-  // Settled: one more round agrees too.
-  const again = await Promise.all(SERVERS.map((s) => outcomes(s, probes)));
+  // Settled: both agree on one more round (Consul's own server may still be applying a coalesced
+  // second update of the same change, so give the pair a bounded moment to agree).
+  let again: string[][] = [];
+  await eventually(async () => {
+    again = await Promise.all(SERVERS.map((s) => outcomes(s, probes)));
+    return again[0]!.join() === again[1]!.join() && again[0]!.join() === expected.join();
+  }, { timeoutMs: 10_000, intervalMs: 250 }).catch(() => undefined);
   expect(again[0]).toEqual(again[1]);
 }
 
