@@ -1,5 +1,6 @@
 // Discovery chains: one watch of GET /v1/discovery-chain/:service per service a proxy needs a chain
-// for, and one watch of GET /v1/health/connect/:service?filter=<Subset.Filter> per local chain
+// for that has a service-router, service-splitter or service-resolver entry (the others have the
+// default chain, built by the model), and one watch of GET /v1/health/connect/:service?filter=<Subset.Filter> per local chain
 // target with a subset filter (what Consul's proxycfg watches for a target). A chain is published
 // only once the health of its filtered targets has answered (or failed), so a new subset never
 // shows up without endpoints for a moment.
@@ -29,6 +30,11 @@ export interface ChainWatchesOptions {
   watches: WatchSet;
   /** The agent's datacenter ('' until known): targets elsewhere get no health watch. */
   datacenter: () => string;
+  /**
+   * True once it is known which services have a router, splitter or resolver entry; until then no
+   * chain is ready (a service may turn out to need a chain watch).
+   */
+  entriesKnown?: () => boolean;
   /** Published chains or target health changed. */
   onChange: () => void;
   /** The services chain targets refer to changed (they join the watched services). */
@@ -91,7 +97,7 @@ export class ChainWatches {
 
   /** True once the chain of `service` is published with its targets, or its watch or a target watch failed. */
   ready(service: string): boolean {
-    if (!this.wanted.has(service)) return true;
+    if (!this.wanted.has(service)) return this.options.entriesKnown?.() ?? true;
     const w = this.options.watches;
     if (w.failure(`chain/${service}`)) return true;
     const chain = this.received.get(service);

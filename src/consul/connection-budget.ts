@@ -3,7 +3,7 @@ import { MeshgateError } from '../errors.js';
 import { Semaphore } from './semaphore.js';
 
 export const DEFAULT_MAX_CONNS = 64;
-/** The core watches (2 catalog, 6 config kinds, CA roots) plus room for short requests. */
+/** The core watches (2 catalog, 9 config kinds, CA roots) plus room for short requests. */
 export const MIN_MAX_CONNS = 16;
 export const DEFAULT_POLL_INTERVAL_MS = 5_000;
 

@@ -4,8 +4,10 @@
 // services (who the proxies are), six config-entry kinds, the CA roots, /v1/agent/self once; the
 // health of every proxy service; the health of every service a proxy uses (sidecar destinations,
 // upstreams, http-route backends, chain targets); one leaf per sidecar destination and gateway; the
-// discovery chain of every upstream and route backend, and the health of its filtered subset targets. Services no proxy
-// uses are not watched and are absent from state.services.
+// service-router, service-splitter and service-resolver entries, and the discovery chain of every
+// upstream and route backend that has one of those (the others have Consul's default chain, which
+// the model builds itself), with the health of its filtered subset targets. Services no proxy uses
+// are not watched and are absent from state.services.
 import { EventEmitter } from 'node:events';
 import { isDeepStrictEqual } from 'node:util';
 import { MeshgateError } from '../errors.js';
@@ -103,10 +105,17 @@ const CONFIG_KINDS: readonly [ConfigKey, string][] = [
   ['mesh', 'mesh'],
 ];
 
+/**
+ * The entries a service's discovery chain starts from: without one of them for a service, its
+ * chain is the default one (a default resolver to the service itself), so no chain watch is needed.
+ */
+const CHAIN_KINDS = ['service-router', 'service-splitter', 'service-resolver'] as const;
+type ChainKind = (typeof CHAIN_KINDS)[number];
+
 const ROOTS_PATH = '/v1/agent/connect/ca/roots';
 const CATALOG_PATH = '/v1/catalog/services';
 /** Core watches: when one fails, meshgate cannot follow Consul. */
-const CORE = new Set(['catalog', 'proxy-catalog', 'ca-roots', ...CONFIG_KINDS.map(([, k]) => `config/${k}`)]);
+const CORE = new Set(['catalog', 'proxy-catalog', 'ca-roots', ...CONFIG_KINDS.map(([, k]) => `config/${k}`), ...CHAIN_KINDS.map((k) => `config/${k}`)]);
 
 export interface ConsulWatcherEvents {
   /** The state changed; read it with state(). */
@@ -134,6 +143,8 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
   /** What each watched service's proxy registrations need. */
   private readonly needsBy = new Map<string, ProxyNeeds>();
   private routeBackends: readonly string[] = [];
+  /** Names of the service-router, service-splitter and service-resolver entries, by kind, once read. */
+  private readonly chainEntryNames = new Map<ChainKind, ReadonlySet<string>>();
   /** Proxy registrations held back until the services they need have answered. */
   private readonly staged = new Map<string, { entries: readonly HealthEntry[]; timer: NodeJS.Timeout }>();
   /** Set when GET /v1/agent/self was forbidden: the ACL facts come from elsewhere. */
@@ -184,6 +195,7 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
     this.chainWatches = new ChainWatches({
       watches: this.watches,
       datacenter: () => this.current.datacenter,
+      entriesKnown: () => this.chainEntriesKnown(),
       onChange: () => {
         this.chainsChanged = true;
         this.emit('change');
@@ -257,6 +269,9 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
     for (const [key, kind] of CONFIG_KINDS) {
       this.watches.open(`config/${kind}`, `/v1/config/${kind}?stale`, (body) => this.onConfig(key, kind, body), core);
     }
+    for (const kind of CHAIN_KINDS) {
+      this.watches.open(`config/${kind}`, `/v1/config/${kind}?stale`, (body) => this.onChainEntries(kind, body), core);
+    }
   }
 
   async stop(): Promise<void> {
@@ -279,7 +294,9 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
     this.emit('watchError', failure);
     // A service that failed before its first answer must not hold back the proxies waiting for it.
     if (failure.watch.startsWith('service/')) this.publishStaged();
-    if (failure.watch.startsWith('chain/') || failure.watch.startsWith('target/')) this.chainWatches.onFailure();
+    if (failure.watch.startsWith('chain/') || failure.watch.startsWith('target/') || CHAIN_KINDS.some((k) => failure.watch === `config/${k}`)) {
+      this.chainWatches.onFailure();
+    }
   }
 
   private update(next: Partial<ConsulState>): void {
@@ -365,8 +382,11 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
   }
 
   private reconcileServiceWatchesNow(): void {
-    const chainServices = new Set(this.routeBackends);
-    for (const needs of this.needsBy.values()) for (const s of needs.chains) chainServices.add(s);
+    // Only services with a router, splitter or resolver get a chain watch.
+    const withEntries = new Set<string>();
+    for (const names of this.chainEntryNames.values()) for (const n of names) withEntries.add(n);
+    const chainServices = new Set(this.routeBackends.filter((s) => withEntries.has(s)));
+    for (const needs of this.needsBy.values()) for (const s of needs.chains) if (withEntries.has(s)) chainServices.add(s);
     this.chainWatches.sync(chainServices);
     const wanted = new Map<string, number>();
     for (const name of this.proxyNames) wanted.set(name, PRIORITY.proxy);
@@ -501,6 +521,28 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
     }
     if (isDeepStrictEqual(this.current.configEntries[key], body)) return;
     this.update({ configEntries: Object.freeze({ ...this.current.configEntries, [key]: Object.freeze(body) }) });
+  }
+
+  private onChainEntries(kind: ChainKind, body: unknown): void {
+    if (!Array.isArray(body)) throw badShape(`/v1/config/${kind}`, 'expected an array');
+    const names = new Set<string>();
+    for (const [i, e] of body.entries()) {
+      const name = (e as { Name?: unknown } | null)?.Name;
+      if (typeof name !== 'string' || name === '') throw badShape(`/v1/config/${kind}`, `entry ${i} lacks Name`);
+      names.add(name);
+    }
+    const known = this.chainEntriesKnown();
+    if (!isDeepStrictEqual(this.chainEntryNames.get(kind), names)) {
+      this.chainEntryNames.set(kind, names);
+      this.reconcileServiceWatches();
+    }
+    // The chains proxies wait for may be known now (default ones need no watch).
+    if (!known && this.chainEntriesKnown()) this.publishStaged();
+  }
+
+  /** True once every chain entry kind was read (or its watch failed: then default chains are assumed). */
+  private chainEntriesKnown(): boolean {
+    return CHAIN_KINDS.every((k) => this.chainEntryNames.has(k) || this.watches.failure(`config/${k}`) !== undefined);
   }
 
   private checkSynced(): void {

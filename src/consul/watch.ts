@@ -88,6 +88,10 @@ export class Watch<T> {
         if (signal.aborted) return;
         const mode = this.currentMode;
         const sentIndex = mode === 'blocking' ? index : 0;
+        // What to wait for before the next request. The waits happen after the poll slot is given
+        // back: a slot is held for one short request only, never for the interval or a backoff.
+        let then: 'next' | 'poll' | 'pace' | 'backoff' = 'next';
+        let failedWith = '';
         const pollRelease = mode === 'poll' && this.options.pollGate ? await this.options.pollGate.acquire(signal) : null;
         const request = new AbortController();
         this.request = request;
@@ -106,9 +110,9 @@ export class Watch<T> {
           release?.();
           release = null;
           if (once) return;
-          if (mode === 'poll') await this.sleepPoll();
+          if (mode === 'poll') then = 'poll';
           // An index of 0 twice in a row would make every request return at once: pace it.
-          else if (index === 0 && sentIndex === 0) await sleep(backoff.baseMs, signal);
+          else if (index === 0 && sentIndex === 0) then = 'pace';
         } catch (err) {
           if (signal.aborted) return;
           // Given up because the mode changed: not a failure.
@@ -120,13 +124,19 @@ export class Watch<T> {
           lastEmitted = null;
           opening = true;
           onError?.(err, failures);
-          const delay = backoffDelay(failures, backoff);
-          failures++;
-          this.options.logger?.debug({ path, err: (err as Error).message, delay }, 'consul watch failed; retrying');
-          await sleep(delay, signal);
+          failedWith = (err as Error).message;
+          then = 'backoff';
         } finally {
           this.request = null;
           pollRelease?.();
+        }
+        if (then === 'poll') await this.sleepPoll();
+        else if (then === 'pace') await sleep(backoff.baseMs, signal);
+        else if (then === 'backoff') {
+          const delay = backoffDelay(failures, backoff);
+          failures++;
+          this.options.logger?.debug({ path, err: failedWith, delay }, 'consul watch failed; retrying');
+          await sleep(delay, signal);
         }
       }
     } finally {

@@ -134,7 +134,7 @@ export function buildModel(state: ConsulState, previous?: MeshModel | null): Mes
   );
   const meshTls = buildMeshTls(state.configEntries.mesh, previous?.meshTls, problems);
   registrationProblems(entries, state.datacenter, problems);
-  const chainParts = buildChainParts(state, entries, { proxies, httpRoutes, datacenter: state.datacenter }, previous, problems);
+  const chainParts = buildChainParts(state, entries, { proxies, httpRoutes, datacenter: state.datacenter }, previous, problems, protocolOf);
   const accessLogs = buildAccessLogs(state.configEntries.proxyDefaults, problems);
 
   problems.sort((a, b) => byString(a.object, b.object) || byString(a.field, b.field) || byString(a.message, b.message));

@@ -2,7 +2,8 @@
 // subset targets, the resolved UpstreamConfig per (downstream, upstream), and Problems for the
 // registration features meshgate does not implement.
 import type { ConsulState, HealthEntry } from '../../consul/state.js';
-import type { Endpoint, MeshModel, Problem, ProxyModel } from '../types.js';
+import type { Endpoint, MeshModel, Problem, Protocol, ProxyModel } from '../types.js';
+import { defaultChain, externalSnis } from './default-chain.js';
 import { chainObject, parseChain } from './parse.js';
 import type { CompiledChain, UpstreamConfig } from './types.js';
 import { centralUpstreamConfigs, resolveUpstreamConfig } from './upstream-config.js';
@@ -78,13 +79,27 @@ export function buildChainParts(
   model: Pick<MeshModel, 'proxies' | 'httpRoutes' | 'datacenter'>,
   previous: MeshModel | null | undefined,
   problems: Problem[],
+  protocolOf: (service: string) => Protocol = () => 'tcp',
 ): ChainParts {
   const chains = new Map<string, CompiledChain>();
   const targetEndpoints = new Map<string, readonly Endpoint[]>();
   const stateChains = state.chains ?? new Map<string, unknown>();
+  let external: Map<string, string> | null = null;
   for (const service of [...chainUsers(model.proxies, model)].sort(byString)) {
     const raw = stateChains.get(service);
-    if (raw === undefined) continue;
+    if (raw === undefined) {
+      // No chain from Consul: the service has no router, splitter or resolver (only those chains
+      // are watched), so its chain is the default one Consul would compile.
+      external ??= externalSnis(state.configEntries.serviceDefaults);
+      const chain = defaultChain(service, {
+        datacenter: state.datacenter,
+        trustDomain: state.trustDomain,
+        protocol: protocolOf(service),
+        externalSni: external.get(service),
+      });
+      if (chain) chains.set(service, chain);
+      continue;
+    }
     let chain = parseChain(service, raw, problems);
     if (!chain) {
       chain = previous?.chains.get(service) ?? null;

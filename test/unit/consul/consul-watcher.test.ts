@@ -132,7 +132,7 @@ function baseline(consul: FakeConsul): void {
   consul.set('/v1/health/service/edge', [entry('edge', 'edge-1', 'api-gateway')]);
   consul.set('/v1/agent/connect/ca/leaf/web', leaf('web', '01'));
   consul.set('/v1/agent/connect/ca/leaf/edge', leaf('edge', '02'));
-  for (const kind of ['service-defaults', 'proxy-defaults', 'api-gateway', 'http-route', 'service-intentions', 'mesh']) {
+  for (const kind of ['service-defaults', 'proxy-defaults', 'api-gateway', 'http-route', 'service-intentions', 'mesh', 'service-router', 'service-splitter', 'service-resolver']) {
     consul.set(`/v1/config/${kind}`, []);
   }
 }
@@ -302,6 +302,9 @@ describe('ConsulWatcher', () => {
     consul.set('/v1/health/service/api', [entry('api', 'api-1')]);
     consul.set('/v1/health/service/api-sidecar-proxy', [entry('api-sidecar-proxy', 'api-1-sidecar-proxy', 'connect-proxy', 'api')]);
     consul.set('/v1/agent/connect/ca/leaf/api', leaf('api', '03'));
+    // Only a service with a router, splitter or resolver gets a chain watch.
+    consul.set('/v1/config/service-resolver', [{ Kind: 'service-resolver', Name: 'api' }]);
+    consul.set('/v1/config/service-splitter', [{ Kind: 'service-splitter', Name: 'api' }]);
     consul.set('/v1/discovery-chain/api', subsetChainBody('api', { v1: 'Service.Meta.version == v1', v2: 'Service.Meta.version == v2' }));
     consul.set('/v1/health/connect/api?filter', [entry('api-sidecar-proxy', 'api-1-sidecar-proxy', 'connect-proxy', 'api')]);
     consul.set('/v1/health/service/web-sidecar-proxy', [sidecar(['api'])]);
@@ -331,5 +334,60 @@ describe('ConsulWatcher', () => {
     s = w.state();
     expect(s.targetHealth.size).toBe(0);
     await until(() => consul.openPaths('/v1/discovery-chain/').length === 0 && consul.openPaths('/v1/health/connect/').length === 0, 'watches closed');
+  });
+  it('watches the chain only of upstreams with a router, splitter or resolver, following those entries', async () => {
+    const consul = new FakeConsul();
+    baseline(consul);
+    const sidecar = entry('web-sidecar-proxy', 'web-1-sidecar-proxy', 'connect-proxy', 'web');
+    sidecar.Service.Proxy = { DestinationServiceName: 'web', Upstreams: ['api', 'db'].map((u, i) => ({ DestinationName: u, LocalBindPort: 9000 + i })) };
+    catalog(consul, ['web', 'web-sidecar-proxy', 'edge', 'api', 'db']);
+    consul.set('/v1/health/service/api', [entry('api', 'api-1')]);
+    consul.set('/v1/health/service/db', [entry('db', 'db-1')]);
+    consul.set('/v1/health/service/web-sidecar-proxy', [sidecar]);
+    consul.set('/v1/config/service-resolver', [{ Kind: 'service-resolver', Name: 'api' }]);
+    const w = start(consul);
+    await until(() => w.status().synced, 'sync');
+    expect(w.state().services.has('web-sidecar-proxy')).toBe(true);
+    expect([...w.state().chains.keys()]).toEqual(['api']);
+    expect([...new Set(consul.requests.filter((r) => r.startsWith('/v1/discovery-chain/')).map((r) => r.replace('?blocking', '')))]).toEqual(['/v1/discovery-chain/api']);
+    for (const kind of ['service-router', 'service-splitter', 'service-resolver']) expect(consul.requests).toContain(`/v1/config/${kind}`);
+    await until(() => consul.openPaths('/v1/discovery-chain/').join() === '/v1/discovery-chain/api', 'blocking chain query');
+
+    // A router for db: its chain is watched from now on. api loses its resolver: its chain watch closes.
+    consul.set('/v1/config/service-router', [{ Kind: 'service-router', Name: 'db' }]);
+    await until(() => w.state().chains.has('db'), 'db chain');
+    consul.set('/v1/config/service-resolver', []);
+    await until(() => !w.state().chains.has('api'), 'api chain dropped');
+    await until(() => consul.openPaths('/v1/discovery-chain/').join() === '/v1/discovery-chain/db', 'only db watched');
+  });
+
+  it('holds a proxy back until it is known which of its upstreams have chain entries', async () => {
+    const consul = new FakeConsul();
+    baseline(consul);
+    const sidecar = entry('web-sidecar-proxy', 'web-1-sidecar-proxy', 'connect-proxy', 'web');
+    sidecar.Service.Proxy = { DestinationServiceName: 'web', Upstreams: [{ DestinationName: 'api', LocalBindPort: 9000 }] };
+    catalog(consul, ['web', 'web-sidecar-proxy', 'edge', 'api']);
+    consul.set('/v1/health/service/api', [entry('api', 'api-1')]);
+    consul.set('/v1/health/service/web-sidecar-proxy', [sidecar]);
+    // The service-resolver entries answer late.
+    const slow = consul.fetch;
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    const gated = (async (input: string | URL | Request, init?: RequestInit) => {
+      if (new URL(String(input)).pathname === '/v1/config/service-resolver') await gate;
+      return slow(input, init);
+    }) as typeof fetch;
+    consul.set('/v1/config/service-resolver', [{ Kind: 'service-resolver', Name: 'api' }]);
+    watcher = new ConsulWatcher({ client: new ConsulClient({ address: 'consul:8500', fetch: gated, wait: '5s' }), logger: silentLogger(), backoff: { baseMs: 1, maxMs: 5 } });
+    watcher.start();
+    const w = watcher;
+    await until(() => w.state().services.has('api'), 'api health');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(w.state().services.has('web-sidecar-proxy')).toBe(false);
+    release();
+    await until(() => w.status().synced, 'sync');
+    // Published together with the chain the resolver calls for.
+    expect(w.state().services.has('web-sidecar-proxy')).toBe(true);
+    expect([...w.state().chains.keys()]).toEqual(['api']);
   });
 });

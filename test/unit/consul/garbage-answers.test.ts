@@ -81,7 +81,7 @@ function baseline(c: StandIn): void {
     entry('web-sidecar-proxy', 'web-1-sidecar-proxy', 'connect-proxy', { DestinationServiceName: 'web', Upstreams: [{ DestinationName: 'api', LocalBindPort: 9191 }] }),
   ]);
   c.set('/v1/agent/connect/ca/leaf/web', leaf);
-  for (const kind of ['service-defaults', 'proxy-defaults', 'api-gateway', 'http-route', 'service-intentions', 'mesh']) c.set(`/v1/config/${kind}`, []);
+  for (const kind of ['service-defaults', 'proxy-defaults', 'api-gateway', 'http-route', 'service-intentions', 'mesh', 'service-router', 'service-splitter', 'service-resolver']) c.set(`/v1/config/${kind}`, []);
 }
 
 const until = async (cond: () => boolean | Promise<boolean>, what: string, ms = 5_000): Promise<void> => {
@@ -118,6 +118,8 @@ beforeAll(async () => {
     logger: silentLogger(),
     backoff: { baseMs: 5, maxMs: 20 },
     maxConns: 16,
+    // At 16 connections the 12 core watches hold every blocking slot: the services poll.
+    pollIntervalMs: 50,
     openConnections: () => transport.openConnections(),
   });
   registry = new Registry();

@@ -59,6 +59,52 @@ describe('Watch', () => {
   });
 });
 
+describe('Watch polling through a shared gate', () => {
+  it('holds a poll slot only for the request, not for the wait until the next poll', async () => {
+    const polled: string[] = [];
+    const gate = new Semaphore(1);
+    const fetchFn = ((input: string | URL | Request) => {
+      polled.push(new URL(String(input)).pathname);
+      return Promise.resolve(new Response('[]', { headers: { 'X-Consul-Index': '7' } }));
+    }) as typeof fetch;
+    const client = new ConsulClient({ address: 'c:8500', fetch: fetchFn });
+    // A long interval: a slot kept through it would leave every other polling watch waiting.
+    const watches = ['/a', '/b', '/c'].map(
+      (path) => new Watch({ client, path, mode: 'poll', pollIntervalMs: 60_000, pollGate: gate, onData: () => {} }),
+    );
+    watches.forEach((w) => w.start());
+    try {
+      await until(() => polled.length === 3);
+      expect([...polled].sort()).toEqual(['/a', '/b', '/c']);
+    } finally {
+      await Promise.all(watches.map((w) => w.stop()));
+    }
+  });
+
+  it('does not hold a poll slot while backing off after a failure', async () => {
+    const polled: string[] = [];
+    const gate = new Semaphore(1);
+    const fetchFn = ((input: string | URL | Request) => {
+      const path = new URL(String(input)).pathname;
+      polled.push(path);
+      if (path === '/down') return Promise.reject(new TypeError('fetch failed'));
+      return Promise.resolve(new Response('[]', { headers: { 'X-Consul-Index': '7' } }));
+    }) as typeof fetch;
+    const client = new ConsulClient({ address: 'c:8500', fetch: fetchFn });
+    const backoff = { baseMs: 60_000, maxMs: 60_000 };
+    const down = new Watch({ client, path: '/down', mode: 'poll', pollIntervalMs: 60_000, pollGate: gate, backoff, onData: () => {} });
+    const up = new Watch({ client, path: '/up', mode: 'poll', pollIntervalMs: 60_000, pollGate: gate, backoff, onData: () => {} });
+    down.start();
+    await until(() => polled.includes('/down'));
+    up.start();
+    try {
+      await until(() => polled.includes('/up'));
+    } finally {
+      await Promise.all([down.stop(), up.stop()]);
+    }
+  });
+});
+
 describe('backoffDelay', () => {
   it('grows to the cap with full jitter', () => {
     const opts = { baseMs: 200, maxMs: 5000 };
