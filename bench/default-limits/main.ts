@@ -153,7 +153,10 @@ runCli('default-limits', USAGE, async (argv) => {
     let missed = 0;
     for (let c = 0; c < changes; c++) {
       await sleep(500);
-      const svc = upstreamsOf((c * 7919) % p, u, n)[c % u]!;
+      // A service without a sidecar (index >= p): proxies reach a sidecar-fronted service through
+      // its sidecar, whose address this change would not move.
+      const candidates = upstreamsOf((c * 7919) % p, u, n).filter((s) => s >= p);
+      const svc = candidates[c % Math.max(candidates.length, 1)] ?? p + (c % Math.max(n - p, 1));
       const waiting = new Set(users(svc));
       const t0 = performance.now();
       let last = t0;
