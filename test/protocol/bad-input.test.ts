@@ -1,5 +1,6 @@
 import { Client, credentials, status, type StatusObject } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DiscoveryRequest } from '../../generated/envoy/service/discovery/v3/discovery.js';
 import { TypeUrl } from '../../src/xds/resource-types.js';
 import { namesIn, type DeltaClient, type SotwClient } from './ads-client.js';
 import { cluster } from './fixtures.js';
@@ -97,5 +98,44 @@ describe('bad ADS input', () => {
     await stillServed(good, 4);
     const fresh = await healthyStream();
     expect(fresh).toBeDefined();
+  });
+
+  it('serves a request carrying fields it does not know (a newer client), like any other', async () => {
+    const raw = new Client(`127.0.0.1:${h.server.port}`, credentials.createInsecure());
+    try {
+      const call = raw.makeBidiStreamRequest(
+        '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources',
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+      );
+      call.on('error', () => undefined);
+      const first = new Promise<Buffer>((resolve) => call.once('data', resolve));
+      const known = DiscoveryRequest.encode(DiscoveryRequest.fromPartial({ node: { id: NODE }, typeUrl: TypeUrl.Cluster })).finish();
+      // Field 99 (varint 1) and field 100 (a 3-byte string): unknown to this API version.
+      call.write(Buffer.concat([Buffer.from(known), Buffer.from([0x98, 0x06, 0x01, 0xa2, 0x06, 0x03, 0x61, 0x62, 0x63])]));
+      const response = await first;
+      expect(response.length).toBeGreaterThan(0);
+      call.end();
+    } finally {
+      raw.close();
+    }
+  });
+
+  it('treats a nonce from another stream as stale: no reply, not an ACK, the stream goes on', async () => {
+    const other = await healthyStream();
+    h.cache.set(NODE, [cluster('a'), cluster('c')]);
+    const foreign = await other.next();
+    const s = h.client.sotw(NODE);
+    s.request(TypeUrl.Cluster);
+    const first = await s.next();
+    // Echo the other stream's nonce and version: no reply, and the version is not recorded as ACKed.
+    s.send({ node: { id: NODE }, typeUrl: TypeUrl.Cluster, versionInfo: foreign.versionInfo, responseNonce: foreign.nonce });
+    await s.expectNone(300);
+    const mine = h.server.status.streams().find((st) => st.streamId === Math.max(...h.server.status.streams().map((x) => x.streamId)));
+    expect(mine?.types.find((t) => t.typeUrl === TypeUrl.Cluster)?.lastAckedVersion ?? null).toBeNull();
+    // Its own ACK still counts, and it keeps being served.
+    s.ack(first);
+    await stillServed(s, 5);
+    other.ack(foreign);
   });
 });
