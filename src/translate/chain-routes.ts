@@ -6,13 +6,11 @@ import { RouteConfiguration } from '../../generated/envoy/config/route/v3/route.
 import type {
   DeepPartial,
   HeaderMatcher,
-  QueryParameterMatcher,
   Route,
   RouteAction,
   RouteMatch,
   WeightedCluster_ClusterWeight,
 } from '../../generated/envoy/config/route/v3/route_components.js';
-import type { StringMatcher } from '../../generated/envoy/type/matcher/v3/string.js';
 import type {
   ChainHeaderModifiers,
   ChainHttpMatch,
@@ -24,6 +22,7 @@ import type {
 import { type ResolverNode, resolverClusterName } from './chain-clusters.js';
 import { durationFromMs } from './duration.js';
 import { routeHashPolicies } from './load-balancer.js';
+import { headerMatcher, pathSpecifier, queryMatcher } from './http-match.js';
 import { memoByObject } from './memo.js';
 
 /** Envoy's weights are integers: Consul scales its 0.01-precision percentages by 100. */
@@ -31,37 +30,15 @@ export const TOTAL_SPLIT_WEIGHT = 10000;
 
 const CATCH_ALL: DeepPartial<RouteMatch> = { pathSpecifier: { $case: 'prefix', value: '/' } };
 
-function stringMatcher(kind: 'exact' | 'prefix' | 'suffix' | 'regex', value: string): DeepPartial<StringMatcher> {
-  if (kind === 'regex') return { matchPattern: { $case: 'safeRegex', value: { regex: value } } };
-  return { matchPattern: { $case: kind, value } };
-}
-
 /** Consul's makeRouteMatchForDiscoveryRoute; methods become a `:method` regex after the user's headers. */
 export function chainRouteMatch(match: ChainHttpMatch): DeepPartial<RouteMatch> {
-  const path = match.path;
-  const pathSpecifier =
-    path === undefined
-      ? CATCH_ALL.pathSpecifier
-      : path.kind === 'exact'
-        ? { $case: 'path' as const, value: path.value }
-        : path.kind === 'prefix'
-          ? { $case: 'prefix' as const, value: path.value }
-          : { $case: 'safeRegex' as const, value: { regex: path.value } };
-  const headers: DeepPartial<HeaderMatcher>[] = match.headers.map((h) => ({
-    name: h.name,
-    headerMatchSpecifier:
-      h.kind === 'present' ? { $case: 'presentMatch', value: true } : { $case: 'stringMatch', value: stringMatcher(h.kind, h.value) },
-    ...(h.invert ? { invertMatch: true } : {}),
-  }));
-  if (match.methods.length > 0) {
-    headers.push({ name: ':method', headerMatchSpecifier: { $case: 'stringMatch', value: stringMatcher('regex', match.methods.join('|')) } });
-  }
-  const queryParameters: DeepPartial<QueryParameterMatcher>[] = match.query.map((q) => ({
-    name: q.name,
-    queryParameterMatchSpecifier:
-      q.kind === 'present' ? { $case: 'presentMatch', value: true } : { $case: 'stringMatch', value: stringMatcher(q.kind, q.value) },
-  }));
-  return { pathSpecifier, headers, queryParameters };
+  const headers: DeepPartial<HeaderMatcher>[] = match.headers.map(headerMatcher);
+  if (match.methods.length > 0) headers.push(headerMatcher({ name: ':method', kind: 'regex', value: match.methods.join('|') }));
+  return {
+    pathSpecifier: match.path === undefined ? CATCH_ALL.pathSpecifier : pathSpecifier(match.path),
+    headers,
+    queryParameters: match.query.map(queryMatcher),
+  };
 }
 
 const option = (name: string, value: string, appendAction: HeaderValueOption_HeaderAppendAction) => ({ header: { key: name, value }, appendAction });

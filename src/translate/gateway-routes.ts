@@ -4,11 +4,9 @@ import type { DeepPartial } from '../../generated/envoy/config/route/v3/route.js
 import { RouteConfiguration } from '../../generated/envoy/config/route/v3/route.js';
 import type {
   HeaderMatcher,
-  QueryParameterMatcher,
   Route,
   RouteMatch,
 } from '../../generated/envoy/config/route/v3/route_components.js';
-import type { StringMatcher } from '../../generated/envoy/type/matcher/v3/string.js';
 import type {
   ApiGateway,
   GatewayListener,
@@ -20,6 +18,7 @@ import type {
   MeshModel,
 } from '../model/types.js';
 import { effectiveHostnames, hostnameCovers } from './hostnames.js';
+import { headerMatcher, pathSpecifier, queryMatcher } from './http-match.js';
 import { gatewayRouteName } from './names.js';
 import { type Output, addProblem } from './resource-list.js';
 import { type RankedMatch, compareMatches } from './route-precedence.js';
@@ -35,37 +34,14 @@ export function routeAttachesTo(route: HttpRoute, gateway: ApiGateway, listener:
   );
 }
 
-function stringMatcher(kind: 'exact' | 'prefix' | 'suffix' | 'regex', value: string): DeepPartial<StringMatcher> {
-  if (kind === 'regex') return { matchPattern: { $case: 'safeRegex', value: { regex: value } } };
-  return { matchPattern: { $case: kind, value } };
-}
-
 function routeMatch(match: HttpMatch): DeepPartial<RouteMatch> {
-  const path = match.path ?? { kind: 'prefix', value: '/' };
-  const pathSpecifier =
-    path.kind === 'exact'
-      ? { $case: 'path' as const, value: path.value }
-      : path.kind === 'prefix'
-        ? { $case: 'prefix' as const, value: path.value }
-        : { $case: 'safeRegex' as const, value: { regex: path.value } };
-  const headers: DeepPartial<HeaderMatcher>[] = match.headers.map((h) => ({
-    name: h.name,
-    headerMatchSpecifier:
-      h.kind === 'present'
-        ? { $case: 'presentMatch', value: true }
-        : { $case: 'stringMatch', value: stringMatcher(h.kind, h.value) },
-  }));
-  if (match.method !== undefined) {
-    headers.push({ name: ':method', headerMatchSpecifier: { $case: 'stringMatch', value: stringMatcher('exact', match.method) } });
-  }
-  const queryParameters: DeepPartial<QueryParameterMatcher>[] = match.query.map((q) => ({
-    name: q.name,
-    queryParameterMatchSpecifier:
-      q.kind === 'present'
-        ? { $case: 'presentMatch', value: true }
-        : { $case: 'stringMatch', value: stringMatcher(q.kind, q.value) },
-  }));
-  return { pathSpecifier, headers, queryParameters };
+  const headers: DeepPartial<HeaderMatcher>[] = match.headers.map(headerMatcher);
+  if (match.method !== undefined) headers.push(headerMatcher({ name: ':method', kind: 'exact', value: match.method }));
+  return {
+    pathSpecifier: pathSpecifier(match.path ?? { kind: 'prefix', value: '/' }),
+    headers,
+    queryParameters: match.query.map(queryMatcher),
+  };
 }
 
 /** Request header changes: `add` appends, `set` overwrites, `remove` removes. */

@@ -1,24 +1,15 @@
 // L7 intention permissions → Envoy RBAC permissions (Consul's rbac.go convertPermission). Also
 // usable by edge RBAC: it knows nothing about intentions beyond one permission's HTTP condition.
 import type { DeepPartial, Permission } from '../../../generated/envoy/config/rbac/v3/rbac.js';
-import type { StringMatcher } from '../../../generated/envoy/type/matcher/v3/string.js';
 import type { IntentionHeaderMatch, IntentionPermission } from '../../model/types.js';
+import { headerMatcher, stringMatcher } from '../http-match.js';
 
 export type RbacPermission = DeepPartial<Permission>;
 
 export const ANY_PERMISSION: RbacPermission = { rule: { $case: 'any', value: true } };
 
-function stringMatcher(kind: 'exact' | 'prefix' | 'suffix' | 'regex', value: string): DeepPartial<StringMatcher> {
-  if (kind === 'regex') return { matchPattern: { $case: 'safeRegex', value: { regex: value } } };
-  return { matchPattern: { $case: kind, value } };
-}
-
 function headerPermission(h: IntentionHeaderMatch): RbacPermission {
-  const headerMatchSpecifier =
-    h.kind === 'present'
-      ? { $case: 'presentMatch' as const, value: true }
-      : { $case: 'stringMatch' as const, value: stringMatcher(h.kind, h.value) };
-  return { rule: { $case: 'header', value: { name: h.name, headerMatchSpecifier, ...(h.invert ? { invertMatch: true } : {}) } } };
+  return { rule: { $case: 'header', value: headerMatcher(h) } };
 }
 
 /** All of `perms`: ANY when empty, the permission itself when alone, else and_rules. */
