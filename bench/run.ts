@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only fanout,propagation,scale,rotation]`: runs the benchmarks one after the
+// `npm run bench [-- --quick] [-- --only fanout,propagation,scale,rotation,chain]`: runs the benchmarks one after the
 // other (each in its own process, each stopping what it started), prints their tables and one
 // headline table of meshgate against its peers, and writes everything to bench/results/bench-<time>.json.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from './lib/repo-root.js';
 
-const BENCHMARKS = ['fanout', 'propagation', 'scale', 'rotation'] as const;
+const BENCHMARKS = ['fanout', 'propagation', 'scale', 'rotation', 'chain'] as const;
 type Benchmark = (typeof BENCHMARKS)[number];
 
 const USAGE = `usage: npm run bench -- [--quick] [--only ${BENCHMARKS.join(',')}]
@@ -122,6 +122,26 @@ function headline(outcomes: Outcome[]): string[][] {
         rows.push([what, metric, fmt(a, digits), fmt(b, digits), fmt(key ? r.ratios?.[key] : null, 3)]);
       }
       for (const p of [mg, consul]) if (p && p.status !== 'ok') rows.push([what, `${p.peer} ${p.status}: ${p.failure}`, '-', '-', '-']);
+    } else if (o.benchmark === 'chain') {
+      const byPeer = new Map<string, any>((r.peers ?? []).map((p: any) => [p.peer, p]));
+      const mg = byPeer.get('meshgate');
+      const consul = byPeer.get('consul');
+      const ok = (p: any) => (p?.status === 'ok' ? p : null);
+      const what = (kind: string) => `chain ${kind} (${r.affected} of ${r.proxies} proxies)`;
+      for (const kind of ['splitter', 'router', 'resolver']) {
+        const figures: [string, (k: any) => number | null | undefined, string | null, number][] = [
+          ['write -> every affected proxy p50 ms', (k) => k?.allMs?.median, `${kind}AllMedian`, 1],
+          ['write -> every affected proxy p99 ms', (k) => k?.allMs?.p99, `${kind}AllP99`, 1],
+          ['unaffected proxies that received anything', (k) => k?.unaffectedReceivers, null, 0],
+          ['bytes per affected proxy', (k) => k?.perAffectedProxy?.bytes, `${kind}Bytes`, 0],
+        ];
+        for (const [metric, f, key, digits] of figures) {
+          const a = ok(mg) ? f(mg.kinds?.[kind]) : null;
+          const b = ok(consul) ? f(consul.kinds?.[kind]) : null;
+          rows.push([what(kind), metric, fmt(a, digits), fmt(b, digits), fmt(key ? r.ratios?.[key] : null, 3)]);
+        }
+      }
+      for (const p of [mg, consul]) if (p && p.status !== 'ok') rows.push([`chain`, `${p.peer} ${p.status}: ${p.failure}`, '-', '-', '-']);
     } else {
       for (const s of r.sizes ?? []) {
         rows.push([`scale ${s.services} services`, `time to all ${s.proxies} proxies ACKed s`, fmt((s.cold?.fullConfigMs ?? NaN) / 1000), '-', '-']);

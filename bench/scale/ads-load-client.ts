@@ -100,6 +100,12 @@ export interface LoadClientOptions {
   tls?: boolean;
   /** Called when a resource's certificate chain or trust bundle is received (text) or gone (null). */
   onChain?: (client: AdsLoadClient, key: string, chain: string | null, kind: 'chain' | 'bundle') => void;
+  /**
+   * Called for every resource received (its encoded message) or removed (null), after the client
+   * has recorded it and before it ACKs the response (the ACK is written in the same turn).
+   * `name` is the Delta resource name ('' on SotW: decode the message for it).
+   */
+  onResource?: (client: AdsLoadClient, typeUrl: string, name: string, value: Uint8Array | null) => void;
   /** node.metadata.node_name (Consul's xDS server looks the proxy up on this node). */
   nodeName?: string;
   /** The Envoy version the node reports, as major.minor.patch. */
@@ -294,6 +300,7 @@ export class AdsLoadClient {
       default:
         break;
     }
+    this.options.onResource?.(this, typeUrl, name, value);
   }
 
   private remove(typeUrl: string, name: string): void {
@@ -304,6 +311,7 @@ export class AdsLoadClient {
     this.secretRefs.delete(`${short}/${name}`);
     this.setChain(`${short}/${name}`, null);
     this.setChain(`${short}/${name}`, null, 'bundle');
+    this.options.onResource?.(this, typeUrl, name, null);
   }
 
   private wanted(): { eds: Set<string>; rds: Set<string>; sds: Set<string> } {
