@@ -20,6 +20,7 @@ import {
   ensureBinaries,
   mapLimit,
   round,
+  RAISED_CONSUL_MAX_CONNS,
   startMeshgate,
   stats,
   stopOnSignals,
@@ -466,7 +467,7 @@ async function runPeer(peer: ChainPeer, ctx: PhaseContext): Promise<PeerChain> {
     let addr = `127.0.0.1:${consul.grpcPort}`;
     if (peer === 'meshgate') {
       try {
-        const mg = await startMeshgate(group, consul.httpAddr, { debounceMs: opts.debounceMs ?? undefined });
+        const mg = await startMeshgate(group, consul.httpAddr, { debounceMs: opts.debounceMs ?? undefined, consulMaxConns: RAISED_CONSUL_MAX_CONNS });
         await waitReady(mg, 120_000, 50);
         addr = mg.xdsAddr;
       } catch (err) {

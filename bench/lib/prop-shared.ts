@@ -164,13 +164,19 @@ export interface MeshgateProcess {
 }
 
 /**
+ * meshgate's connection budget for benchmarks whose Consul agent has raised connection limits: every
+ * watch holds a blocking query, as Consul's own xDS server, inside the agent, has no such limit.
+ */
+export const RAISED_CONSUL_MAX_CONNS = 4096;
+
+/**
  * Spawns `node <cli> serve` against Consul and waits for /healthz (the xDS server listens by then).
  * `wait: false` returns right after the spawn.
  */
 export async function startMeshgate(
   group: ProcessGroup,
   consulAddr: string,
-  options: { logLevel?: string; debounceMs?: number; wait?: boolean; nodeArgs?: string[] } = {},
+  options: { logLevel?: string; debounceMs?: number; wait?: boolean; nodeArgs?: string[]; consulMaxConns?: number } = {},
 ): Promise<MeshgateProcess> {
   const [xdsPort, adminPort] = (await freePorts(2)) as [number, number];
   const xdsAddr = `127.0.0.1:${xdsPort}`;
@@ -186,6 +192,7 @@ export async function startMeshgate(
     '--admin-addr', `127.0.0.1:${adminPort}`,
     '--log-level', options.logLevel ?? (process.env.MESHGATE_BENCH_LOG_LEVEL || 'warn'),
     ...(options.debounceMs !== undefined ? ['--debounce-ms', String(options.debounceMs)] : []),
+    ...(options.consulMaxConns !== undefined ? ['--consul-max-conns', String(options.consulMaxConns)] : []),
   ];
   const spawnedAt = Date.now();
   const proc = group.spawn('meshgate', process.execPath, args);

@@ -21,6 +21,7 @@ import {
   ensureBinaries,
   mapLimit,
   round,
+  RAISED_CONSUL_MAX_CONNS,
   startMeshgate,
   stats,
   stopOnSignals,
@@ -368,7 +369,7 @@ async function measurePeer(
   try {
     let grpcAddr: string;
     if (peer === 'meshgate') {
-      meshgate = await startMeshgate(group, consul.httpAddr, { debounceMs: opts.debounceMs ?? undefined });
+      meshgate = await startMeshgate(group, consul.httpAddr, { debounceMs: opts.debounceMs ?? undefined, consulMaxConns: RAISED_CONSUL_MAX_CONNS });
       grpcAddr = meshgate.xdsAddr;
     } else {
       grpcAddr = `127.0.0.1:${consul.grpcPort}`;

@@ -15,6 +15,7 @@ import {
   ensureBinaries,
   mapLimit,
   round,
+  RAISED_CONSUL_MAX_CONNS,
   startMeshgate,
   stats,
   stopOnSignals,
@@ -458,7 +459,7 @@ async function runPhase(peers: RotationPeer[], ctx: PhaseContext): Promise<PeerR
       let addr: string;
       if (peer === 'meshgate') {
         try {
-          meshgate = await startMeshgate(group, consul.httpAddr, { debounceMs: opts.debounceMs ?? undefined });
+          meshgate = await startMeshgate(group, consul.httpAddr, { debounceMs: opts.debounceMs ?? undefined, consulMaxConns: RAISED_CONSUL_MAX_CONNS });
           await waitReady(meshgate, 120_000, 50);
         } catch (err) {
           r.status = 'failed';

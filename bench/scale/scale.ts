@@ -15,6 +15,7 @@ import {
   mib,
   readMemory,
   round,
+  RAISED_CONSUL_MAX_CONNS,
   startMeshgate,
   stats,
   stopOnSignals,
@@ -410,7 +411,7 @@ export async function runScale(options: ScaleOptions = {}): Promise<ScaleResult>
       const notes: string[] = [];
 
       // Cold start: proxies connect as soon as the xDS port listens.
-      const mg = await startMeshgate(group, consul.httpAddr, { wait: false });
+      const mg = await startMeshgate(group, consul.httpAddr, { wait: false, consulMaxConns: RAISED_CONSUL_MAX_CONNS });
       const listenAt = await waitHealthy(mg, 60_000);
       const cold = connectClients(mg.xdsAddr, proxyIds(0, opts.proxies), 'delta', opts.upstreams, smallest);
       live = [cold];
@@ -455,7 +456,7 @@ export async function runScale(options: ScaleOptions = {}): Promise<ScaleResult>
       await stopMeshgate(mg);
 
       // Warm: sync first, then connect; the RSS difference is the cost of the proxies.
-      const mg2 = await startMeshgate(group, consul.httpAddr, { wait: false });
+      const mg2 = await startMeshgate(group, consul.httpAddr, { wait: false, consulMaxConns: RAISED_CONSUL_MAX_CONNS });
       await waitHealthy(mg2, 60_000);
       let warmReady: number | null = null;
       try {

@@ -73,7 +73,7 @@ export class ChainWatches {
       if (this.wanted.has(s)) continue;
       this.wanted.add(s);
       this.options.watches.open(`chain/${s}`, chainPath(s), (b) => this.onChain(s, b), {
-        priority: PRIORITY.service,
+        priority: PRIORITY.chain,
         // A token without service:read on the service must not hold the initial sync back for ever.
         forbiddenAnswers: true,
       });

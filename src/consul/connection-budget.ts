@@ -13,12 +13,17 @@ export type WatchMode = 'blocking' | 'poll';
 export const PRIORITY = {
   /** Catalog, config entries, CA roots. */
   core: 0,
+  /**
+   * Discovery chains: only services with a router, splitter or resolver have one, so they are few,
+   * and each change reaches every proxy using the service.
+   */
+  chain: 1,
   /** The health of connect-proxy and api-gateway services: who the proxies are. */
-  proxy: 1,
+  proxy: 2,
   /** Services a proxy uses (upstreams, route backends, its local app). */
-  service: 2,
+  service: 3,
   /** Leaf certificates: the agent renews them in its cache, and a safety-net refresh exists. */
-  leaf: 3,
+  leaf: 4,
 } as const;
 
 export interface BudgetedWatch {
