@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { Cluster } from '../../generated/envoy/config/cluster/v3/cluster.js';
 import { RouteConfiguration } from '../../generated/envoy/config/route/v3/route.js';
 import { TypeUrl } from '../../src/xds/resource-types.js';
-import { ProcessGroup, sleep, startConsul, type ConsulAgent } from '../../test/harness/index.js';
+import { ProcessGroup, sleep, type ConsulAgent } from '../../test/harness/index.js';
 import {
   chunks,
   consulCall,
@@ -21,6 +21,7 @@ import {
   mapLimit,
   round,
   RAISED_CONSUL_MAX_CONNS,
+  startScaleConsul,
   startMeshgate,
   stats,
   stopOnSignals,
@@ -638,10 +639,7 @@ export async function runChain(options: ChainOptions = {}): Promise<ChainResult>
   let consul: ConsulAgent | null = null;
   try {
     const consulVersion = (await execFileAsync(bins.consul!, ['version'])).stdout.split('\n')[0]!.trim();
-    consul = await startConsul(group, {
-      hcl: [`limits { http_max_conns_per_client = ${opts.maxConnsPerClient} }`, 'connect { ca_config { csr_max_per_second = 0 } }'],
-      readyTimeoutMs: 60_000,
-    });
+    consul = await startScaleConsul(group, { maxConnsPerClient: opts.maxConnsPerClient });
     const t0 = Date.now();
     await register(consul, opts);
     const registrationMs = Date.now() - t0;

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { median, percentile } from './stats.js';
 import { peakRssBytes, rssBytes } from './proc-stats.js';
 import { repoRoot } from './repo-root.js';
-import { eventually, freePorts, httpGet, type ManagedProcess, type ProcessGroup } from '../../test/harness/index.js';
+import { eventually, freePorts, httpGet, startConsul, type ConsulAgent, type ManagedProcess, type ProcessGroup } from '../../test/harness/index.js';
 
 const findRepoRoot = (): string => repoRoot(import.meta.url);
 
@@ -161,6 +161,21 @@ export interface MeshgateProcess {
   adminUrl: string;
   /** Date.now() just before the process was spawned. */
   spawnedAt: number;
+}
+
+/**
+ * A Consul agent for benchmarks at scale: per-client connections raised to `maxConnsPerClient`, and
+ * the servers' CSR rate limit set from the start (default 0 = none, so the first leaves are not rate
+ * limited either).
+ */
+export function startScaleConsul(group: ProcessGroup, options: { maxConnsPerClient: number; csrMaxPerSecond?: number }): Promise<ConsulAgent> {
+  return startConsul(group, {
+    hcl: [
+      `limits { http_max_conns_per_client = ${options.maxConnsPerClient} }`,
+      `connect { ca_config { csr_max_per_second = ${options.csrMaxPerSecond ?? 0} } }`,
+    ],
+    readyTimeoutMs: 60_000,
+  });
 }
 
 /**

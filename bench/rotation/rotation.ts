@@ -7,7 +7,7 @@
 import { execFile } from 'node:child_process';
 import { X509Certificate, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import { ProcessGroup, sleep, startConsul, type ConsulAgent } from '../../test/harness/index.js';
+import { ProcessGroup, sleep, type ConsulAgent } from '../../test/harness/index.js';
 import {
   chunks,
   consulCall,
@@ -16,6 +16,7 @@ import {
   mapLimit,
   round,
   RAISED_CONSUL_MAX_CONNS,
+  startScaleConsul,
   startMeshgate,
   stats,
   stopOnSignals,
@@ -653,14 +654,7 @@ export async function runRotation(options: RotationOptions = {}): Promise<Rotati
   let consul: ConsulAgent | null = null;
   try {
     const consulVersion = (await execFileAsync(bins.consul!, ['version'])).stdout.split('\n')[0]!.trim();
-    consul = await startConsul(group, {
-      hcl: [
-        `limits { http_max_conns_per_client = ${opts.maxConnsPerClient} }`,
-        // The servers' CSR rate limit from the start, so the first leaves are not rate limited either.
-        `connect { ca_config { csr_max_per_second = ${opts.csrMaxPerSecond} } }`,
-      ],
-      readyTimeoutMs: 60_000,
-    });
+    consul = await startScaleConsul(group, { maxConnsPerClient: opts.maxConnsPerClient, csrMaxPerSecond: opts.csrMaxPerSecond });
     const ca = await consulCall<{ Config?: { CSRMaxPerSecond?: number } }>(consul.httpUrl, 'GET', '/v1/connect/ca/configuration');
     log(`rotation: Connect CA CSRMaxPerSecond ${ca.Config?.CSRMaxPerSecond ?? 'unknown'} (requested ${opts.csrMaxPerSecond})`);
     const t0 = Date.now();

@@ -5,7 +5,7 @@
 // change costs each proxy on Delta and on SotW.
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { ProcessGroup, httpGet, sleep, startConsul, type ConsulAgent } from '../../test/harness/index.js';
+import { ProcessGroup, httpGet, sleep, type ConsulAgent } from '../../test/harness/index.js';
 import {
   chunks,
   consulCall,
@@ -16,6 +16,7 @@ import {
   readMemory,
   round,
   RAISED_CONSUL_MAX_CONNS,
+  startScaleConsul,
   startMeshgate,
   stats,
   stopOnSignals,
@@ -374,10 +375,7 @@ export async function runScale(options: ScaleOptions = {}): Promise<ScaleResult>
   try {
     const consulVersion = (await execFileAsync(bins.consul!, ['version'])).stdout.split('\n')[0]!.trim();
     // Leaf certificates are signed for every served service at start: lift Consul's default 50/s CSR limit.
-    consul = await startConsul(group, {
-      hcl: [`limits { http_max_conns_per_client = ${opts.maxConnsPerClient} }`, 'connect { ca_config { csr_max_per_second = 0 } }'],
-      readyTimeoutMs: 60_000,
-    });
+    consul = await startScaleConsul(group, { maxConnsPerClient: opts.maxConnsPerClient });
     const self = await consulCall<{ DebugConfig?: { HTTPMaxConnsPerClient?: number } }>(consul.httpUrl, 'GET', '/v1/agent/self');
     const effective = self.DebugConfig?.HTTPMaxConnsPerClient ?? null;
     log(`scale: Consul http_max_conns_per_client requested ${opts.maxConnsPerClient}, effective ${effective ?? 'unknown'}`);

@@ -43,7 +43,7 @@ export interface ConsulWatcherOptions {
   maxConns?: number;
   /** How often a watch that does not fit in the budget reads again, ms. Default 5000. */
   pollIntervalMs?: number;
-  /** (Re)opening requests per second after the first burst (see TokenBucket). Default 50/s, burst 32. */
+  /** Requests after a failure, per second after the first burst (see TokenBucket). Default 200/s, burst 32. */
   reopenRatePerSecond?: number;
   reopenBurst?: number;
   /** Sockets open to Consul now, for status (from the transport). */
@@ -172,7 +172,7 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
       backoff: options.backoff,
       budget: this.budget,
       initialGate: new Semaphore(options.initialConcurrency ?? 32),
-      opener: new TokenBucket({ ratePerSecond: options.reopenRatePerSecond ?? 50, burst: options.reopenBurst ?? options.initialConcurrency ?? 32 }),
+      opener: new TokenBucket({ ratePerSecond: options.reopenRatePerSecond ?? 200, burst: options.reopenBurst ?? options.initialConcurrency ?? 32 }),
       onSuccess: (result) => this.onSuccess(result),
       onFailure: (failure, raw) => this.onFailure(failure, raw),
       onStatus: () => {

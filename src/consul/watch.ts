@@ -22,7 +22,7 @@ export interface WatchOptions<T> {
   once?: boolean;
   /** Bounds concurrent first requests (the initial burst of many watches). */
   initialGate?: Semaphore;
-  /** Paces the first request and every request after a failure (see TokenBucket). */
+  /** Paces every request after a failure (see TokenBucket). */
   opener?: TokenBucket;
   /** 'blocking' (default) holds a connection per request; 'poll' reads without blocking every pollIntervalMs. */
   mode?: WatchMode;
@@ -80,7 +80,9 @@ export class Watch<T> {
     let index = 0;
     let lastEmitted: number | null = null;
     let failures = 0;
-    let opening = true;
+    // A watch's first request is not paced (the initial gate bounds the start-up burst); a request
+    // after a failure is, so watches coming back after an outage do not hit Consul all at once.
+    let opening = false;
     let release: (() => void) | null = initialGate ? await initialGate.acquire(signal) : null;
     try {
       while (!signal.aborted) {
