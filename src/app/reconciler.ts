@@ -4,7 +4,7 @@ import { sameModel, shareUnchanged } from '../model/share-unchanged.js';
 import { proxyKey, type MeshModel, type Problem, type ProxyModel } from '../model/types.js';
 import { sameInputs, translateInputs } from '../translate/inputs.js';
 import { translateProxy } from '../translate/index.js';
-import type { AmbiguousProxy, KnownProxy } from '../xds/ads-stream.js';
+import { streamCacheKey, type AmbiguousProxy, type KnownProxy } from '../xds/identity.js';
 import type { SetOptions, SnapshotCache } from '../xds/cache.js';
 import type { DesiredResource } from '../xds/resource-types.js';
 
@@ -113,7 +113,7 @@ export class Reconciler {
         error: `node id "${nodeId}" is registered on several nodes (${found.ambiguous.join(', ')}); name one: ?node=<node name>`,
       };
     }
-    return { key: nodeName === null ? nodeId : proxyKey(nodeName, nodeId) };
+    return { key: streamCacheKey(nodeId, nodeName) };
   }
 
   private updateAliases(model: MeshModel, setOptions: SetOptions): void {

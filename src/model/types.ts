@@ -137,6 +137,11 @@ export function proxyKey(node: string, id: string): string {
   return `${node}/${id}`;
 }
 
+/** The key of a downstream service's resolved UpstreamConfig in `MeshModel.upstreamConfigs`. */
+export function upstreamConfigKey(downstream: string | undefined, upstream: string): string {
+  return `${downstream ?? ''}/${upstream}`;
+}
+
 /** Connect CA roots, from /v1/agent/connect/ca/roots. */
 export interface ConnectRoots {
   /** `<cluster id>.consul` */

@@ -4,12 +4,11 @@
 // no resolver RequestTimeout, which Consul applies only when the resolver starts the chain.
 import type { DeepPartial, RouteAction } from '../../generated/envoy/config/route/v3/route_components.js';
 import type { ChainLoadBalancer, CompiledChain } from '../model/discovery-chain/types.js';
-import type { MeshModel } from '../model/types.js';
+import { upstreamConfigKey, type MeshModel } from '../model/types.js';
 import { addChainClusters, chainIsCustomized, resolverClusterName } from './chain-clusters.js';
 import { type FlatSplit, flattenSplits, gatewayEntryNode, splitClusterWeights } from './chain-routes.js';
 import { routeHashPolicies } from './load-balancer.js';
 import type { Output } from './resource-list.js';
-import { upstreamConfigKey } from './sidecar-upstream.js';
 import { addServiceCluster } from './upstream-service.js';
 
 export type BackendTarget =

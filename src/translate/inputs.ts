@@ -1,8 +1,7 @@
 // The parts of the model translateProxy reads for one proxy. With structurally shared models
 // (src/model/share-unchanged.ts), equal inputs mean an equal translation, so it can be skipped.
-import type { MeshModel } from '../model/types.js';
+import { upstreamConfigKey, type MeshModel } from '../model/types.js';
 import { identityService } from './connect-tls.js';
-import { upstreamConfigKey } from './sidecar-upstream.js';
 
 /**
  * What reaching `service` reads: the service, its chain, the downstream's upstream config, and

@@ -3,7 +3,7 @@
 // always); with one: the chain's clusters and, for a non-default HTTP chain, the chain's routes.
 import { RouteConfiguration } from '../../generated/envoy/config/route/v3/route.js';
 import type { CompiledChain } from '../model/discovery-chain/types.js';
-import type { AccessLogsModel, MeshModel, Protocol, ProxyModel, Upstream } from '../model/types.js';
+import { upstreamConfigKey, type AccessLogsModel, type MeshModel, type Protocol, type ProxyModel, type Upstream } from '../model/types.js';
 import { TypeUrl } from '../xds/resource-types.js';
 import { accessLogConfig } from './access-logs.js';
 import { addChainClusters, chainIsCustomized, reachableResolvers, resolverClusterName } from './chain-clusters.js';
@@ -13,11 +13,6 @@ import { memoByKey } from './memo.js';
 import { upstreamListenerName, upstreamRouteName, upstreamStatPrefix, upstreamVirtualHostName } from './names.js';
 import { type Output, addProblem, addResource } from './resource-list.js';
 import { addServiceCluster } from './upstream-service.js';
-
-/** The key of a downstream's resolved UpstreamConfig in `model.upstreamConfigs`. */
-export function upstreamConfigKey(downstream: string | undefined, upstream: string): string {
-  return `${downstream ?? ''}/${upstream}`;
-}
 
 /**
  * An upstream's listener (and, when `cluster` is a string and the protocol HTTP, its catch-all route

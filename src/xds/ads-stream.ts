@@ -4,7 +4,6 @@ import { status as GrpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { Node } from '../../generated/envoy/config/core/v3/base.js';
 import type { Status } from '../../generated/google/rpc/status.js';
 import type { Logger } from '../log/logger.js';
-import { proxyKey } from '../model/types.js';
 import type { AccessControl, AccessSubject, GatedStream } from './access-control.js';
 import type { CachedResource, NodeSnapshot, SnapshotCache } from './cache.js';
 import { WriteWindow } from './flow-control.js';
@@ -16,7 +15,6 @@ import type { StreamStatus } from './status.js';
 import { deferRemovals, referrersWait, warmingIn } from './send-order.js';
 import { TypeState } from './stream-state.js';
 
-export { isAmbiguous, streamCacheKey, type AmbiguousProxy, type Identify, type KnownProxy } from './identity.js';
 
 /** What the server needs from a stream of either protocol. */
 export interface StreamHandle {
@@ -325,7 +323,7 @@ export abstract class AdsStream<Req extends AdsRequest, Plan> implements StreamH
     if (this.nodeId === null) return null;
     const found = this.ctx.identify(this.nodeId, this.nodeName);
     if (found === null || isAmbiguous(found)) return null;
-    return { service: found.service, proxy: this.nodeName === null ? this.nodeId : proxyKey(this.nodeName, this.nodeId) };
+    return { service: found.service, proxy: streamCacheKey(this.nodeId, this.nodeName) };
   }
 
   /** Hook run before each send loop with the node's current snapshot. */

@@ -2,7 +2,7 @@
 import type { ServerCredentials } from '@grpc/grpc-js';
 import { silentLogger, type Logger } from '../../src/log/logger.js';
 import type { AccessControl } from '../../src/xds/access-control.js';
-import { streamCacheKey } from '../../src/xds/ads-stream.js';
+import { streamCacheKey } from '../../src/xds/identity.js';
 import { SnapshotCache } from '../../src/xds/cache.js';
 import { startXdsServer, type XdsServer, type XdsServerOptions } from '../../src/xds/server.js';
 import { AdsTestClient } from './ads-client.js';

@@ -2,7 +2,7 @@
 // subset targets, the resolved UpstreamConfig per (downstream, upstream), and Problems for the
 // registration features meshgate does not implement.
 import type { ConsulState, HealthEntry } from '../../consul/state.js';
-import type { Endpoint, MeshModel, Problem, Protocol, ProxyModel } from '../types.js';
+import { upstreamConfigKey, type Endpoint, type MeshModel, type Problem, type Protocol, type ProxyModel } from '../types.js';
 import { defaultChain, externalSnis } from './default-chain.js';
 import { chainObject, parseChain } from './parse.js';
 import type { CompiledChain, UpstreamConfig } from './types.js';
@@ -175,7 +175,7 @@ function buildUpstreamConfigs(
     if (!downstream) continue;
     for (const [i, u] of (e.Service.Proxy?.Upstreams ?? []).entries()) {
       if (!u.DestinationName || !isServedUpstream(u, datacenter)) continue;
-      const key = `${downstream}/${u.DestinationName}`;
+      const key = upstreamConfigKey(downstream, u.DestinationName);
       const where = { object: proxyObject(e), field: `Proxy.Upstreams[${i}].Config` };
       const cfg = resolveUpstreamConfig(central.get(downstream), u.DestinationName, u.Config, where, problems);
       if (!out.has(key)) out.set(key, cfg);
