@@ -169,7 +169,7 @@ export class Reconciler {
   }
 
   private reportProblems(next: Problem[]): void {
-    const key = (p: Problem) => `${p.code}|${p.object}|${p.field}|${p.message}`;
+    const key = problemKey;
     const before = new Set(this.currentProblems.map(key));
     for (const p of next) {
       if (!before.has(key(p))) this.logger.warn({ problem: p }, `${p.object}: ${p.message}`);
@@ -189,6 +189,10 @@ function describe(proxy: ProxyModel | undefined): KnownProxy | null {
 /** Proxies of the same gateway report the same problems: keep each once. */
 function dedupe(problems: Problem[]): Problem[] {
   const seen = new Map<string, Problem>();
-  for (const p of problems) seen.set(`${p.code}|${p.object}|${p.field}|${p.message}`, p);
+  for (const p of problems) seen.set(problemKey(p), p);
   return [...seen.values()].sort((a, b) => (a.object + a.field).localeCompare(b.object + b.field));
+}
+
+function problemKey(p: Problem): string {
+  return `${p.code}|${p.object}|${p.field}|${p.message}`;
 }

@@ -10,7 +10,6 @@ export interface ProxyNeeds {
   /** Services whose Connect leaf a proxy needs: sidecar destinations and gateway names. */
   leaves: string[];
   /** api-gateway service names among the entries. */
-  gateways: string[];
   /** Services whose discovery chain a sidecar needs: its upstreams of type service in the local datacenter, not peered. */
   chains: string[];
 }
@@ -20,7 +19,6 @@ export function proxyNeedsOf(entries: readonly HealthEntry[], datacenter = ''): 
   const services = new Set<string>();
   const chains = new Set<string>();
   const leaves = new Set<string>();
-  const gateways = new Set<string>();
   for (const e of entries) {
     const kind = e.Service.Kind ?? '';
     if (kind === 'connect-proxy') {
@@ -37,10 +35,9 @@ export function proxyNeedsOf(entries: readonly HealthEntry[], datacenter = ''): 
       }
     } else if (kind === 'api-gateway') {
       leaves.add(e.Service.Service);
-      gateways.add(e.Service.Service);
     }
   }
-  return { services: [...services].sort(), leaves: [...leaves].sort(), gateways: [...gateways].sort(), chains: [...chains].sort() };
+  return { services: [...services].sort(), leaves: [...leaves].sort(), chains: [...chains].sort() };
 }
 
 /**

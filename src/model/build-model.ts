@@ -17,6 +17,8 @@ import { entryObject, issueProblems } from './entry-problems.js';
 import { buildIntentions } from './intentions.js';
 import { buildMeshTls } from './mesh-tls.js';
 import {
+  PROTOCOLS,
+  byString,
   proxyKey,
   type ApiGateway,
   type Endpoint,
@@ -32,9 +34,6 @@ import {
   type Upstream,
 } from './types.js';
 
-const PROTOCOLS: readonly Protocol[] = ['tcp', 'http', 'http2', 'grpc'];
-
-const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * Builds the model from Consul's state. `previous` (the model in force) lets an invalid

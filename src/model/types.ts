@@ -5,6 +5,11 @@ import type { CompiledChain, UpstreamConfig } from './discovery-chain/types.js';
 /** Consul's service-defaults protocol values. Anything else is a validation problem. */
 export type Protocol = 'tcp' | 'http' | 'http2' | 'grpc';
 
+export const PROTOCOLS: readonly Protocol[] = ['tcp', 'http', 'http2', 'grpc'];
+
+/** Code-point order, the order every sorted list of the model uses. */
+export const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
 export type HealthStatus = 'HEALTHY' | 'UNHEALTHY';
 
 /** One address traffic can be sent to: an app instance or a sidecar's public listener. */

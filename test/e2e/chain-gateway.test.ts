@@ -160,7 +160,9 @@ describe('discovery chain behind the api-gateway: as for a sidecar upstream', ()
   });
 
   it('the meshgate-served gateway holds the clusters and routes of Consul\'s gateway, at every step', () => {
-    if (!consulGatewayServes) return;
+    // Consul 1.15's own api-gateway serves here; without it this comparison would prove nothing.
+    expect(consulGatewayServes, "Consul's own api-gateway answered the route").toBe(true);
+    expect(shapes.steps.length).toBeGreaterThan(0);
     expect(shapes.report()).toEqual([]);
   });
 });

@@ -85,6 +85,7 @@ describe('the Consul leader killed under traffic', () => {
     await eventually(async () => (await httpGet(`${edgeUrl}/api/back`)).status === 200, { timeoutMs: 20_000, intervalMs: 100 });
 
     const proxies = await debugProxies(meshgate);
+    expect(proxies.length).toBeGreaterThan(0);
     expect(proxies.every((p) => p.types.every((t: any) => t.lastNack === null))).toBe(true);
   }, 90_000);
 });

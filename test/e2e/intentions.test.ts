@@ -169,6 +169,7 @@ describe('L7 intentions on an HTTP service (default allow)', () => {
       Sources: [{ Name: 'client', Permissions: [{ Action: 'deny', HTTP: { PathPrefix: '/no' } }] }],
     });
     await eventually(async () => label(await request(`http://127.0.0.1:${upstreamPort.meshgate}/no`)) === '403', { timeoutMs: 20_000 }).catch(() => undefined);
+    expect(label(await request(`http://127.0.0.1:${upstreamPort.meshgate}/no`))).toBe('403');
     const listener = [...dynamicListeners(await envoys.meshgate!.configDump()).values()].find((l) => l.name.startsWith('public_listener:'));
     const hcm = listener.filter_chains[0].filters.find((f: any) => f.name === 'envoy.filters.network.http_connection_manager');
     const httpFilters = (hcm.typed_config.http_filters as any[]).map((f) => f.name);
@@ -200,6 +201,7 @@ describe('bad input', () => {
     for (const server of SERVERS) await consul.api.putConfigEntry({ Kind: 'service-intentions', Name: destination[server], Sources: bad });
     // Consul's Envoy rejects the update and keeps its rules; wait until it has seen (and NACKed) it.
     await envoys.consul!.waitFor(async (e) => ((await e.stat('listener_manager.lds.update_rejected')) ?? 0) > 0, 20_000, 200).catch(() => undefined);
+    expect(await envoys.consul!.stat('listener_manager.lds.update_rejected'), "Consul's Envoy saw (and rejected) the bad regex").toBeGreaterThan(0);
     let problems: any[] = [];
     await eventually(async () => {
       problems = JSON.parse((await httpGet(`${meshgate.adminUrl}/debug/problems`)).body) as any[];

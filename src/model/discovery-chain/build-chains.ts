@@ -2,13 +2,12 @@
 // subset targets, the resolved UpstreamConfig per (downstream, upstream), and Problems for the
 // registration features meshgate does not implement.
 import type { ConsulState, HealthEntry } from '../../consul/state.js';
-import { upstreamConfigKey, type Endpoint, type MeshModel, type Problem, type Protocol, type ProxyModel } from '../types.js';
+import { byString, upstreamConfigKey, type Endpoint, type MeshModel, type Problem, type Protocol, type ProxyModel } from '../types.js';
 import { defaultChain, externalSnis } from './default-chain.js';
 import { chainObject, parseChain } from './parse.js';
 import type { CompiledChain, UpstreamConfig } from './types.js';
 import { centralUpstreamConfigs, resolveUpstreamConfig } from './upstream-config.js';
 
-const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 export interface ChainParts {
   chains: ReadonlyMap<string, CompiledChain>;

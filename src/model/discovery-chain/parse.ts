@@ -1,6 +1,6 @@
 // Consul's compiled discovery chain JSON → CompiledChain (camelCase, durations in ms, defaults filled).
 import { issueProblems } from '../entry-problems.js';
-import type { Problem, Protocol } from '../types.js';
+import { PROTOCOLS, type Problem, type Protocol } from '../types.js';
 import {
   chainSchema,
   type ChainEntry,
@@ -22,7 +22,6 @@ import type {
 
 /** Consul's default connect timeout (resolver and target) when the chain leaves it out. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
-const PROTOCOLS: readonly Protocol[] = ['tcp', 'http', 'http2', 'grpc'];
 
 /** The object name chain problems are reported under. */
 export const chainObject = (service: string): string => `discovery-chain/${service}`;

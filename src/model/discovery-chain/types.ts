@@ -3,7 +3,7 @@
 // served proxy or gateway route uses; translate turns it into routes, clusters and endpoints.
 // Plain data, no Envoy types.
 
-import type { Endpoint, Protocol } from '../types.js';
+import type { Protocol } from '../types.js';
 
 /** A header modifier block (router destination, splitter split). */
 export interface ChainHeaderModifiers {
@@ -110,12 +110,6 @@ export interface CompiledChain {
   targets: Readonly<Record<string, ChainTarget>>;
   /** `<hash>~` prefix Consul adds to cluster names when upstream overrides apply; '' otherwise. */
   customizationHash: string;
-}
-
-/** The endpoints of one target: sidecars of its service passing its subset filter (and health rule). */
-export interface TargetEndpoints {
-  targetId: string;
-  endpoints: Endpoint[];
 }
 
 /** service-defaults UpstreamConfig (defaults merged with the override for one upstream). */

@@ -3,10 +3,9 @@
 import { z } from 'zod';
 import { durationSchema } from './chain-schema.js';
 import { issueProblems } from '../entry-problems.js';
-import type { Problem, Protocol } from '../types.js';
+import { PROTOCOLS, type Problem, type Protocol } from '../types.js';
 import type { PassiveHealthCheck, UpstreamConfig, UpstreamLimits } from './types.js';
 
-const PROTOCOLS: readonly Protocol[] = ['tcp', 'http', 'http2', 'grpc'];
 const count = z.number().int().min(0);
 /** mapstructure's weak typing: "5" reads as 5. */
 const weakCount = z.union([count, z.string().regex(/^\d+$/).transform(Number)]);

@@ -108,8 +108,12 @@ describe(`${SERVICES} services on a Consul agent with default limits`, () => {
     const used = needed().filter((n) => !n.endsWith('-sidecar-proxy'));
     await registerAll(used.map((n) => instance(n, `${n}-2`, 'ext-2')));
     await eventually(() => used.every((n) => watcher.state().services.get(n)?.some((e) => e.Service.ID === `${n}-2`)), { timeoutMs: 20_000 });
-    // A service nobody uses is not followed.
+    // A service nobody uses is not followed: registered together with a change of a used service,
+    // which arrives while the unused one stays absent.
+    const probe = used[0]!;
     await consul.api.put('/v1/catalog/register', instance(svc(999), `${svc(999)}-2`, 'ext-2'));
+    await consul.api.put('/v1/catalog/register', instance(probe, `${probe}-3`, 'ext-2'));
+    await eventually(() => watcher.state().services.get(probe)?.some((e) => e.Service.ID === `${probe}-3`) ?? false, { timeoutMs: 20_000 });
     expect(watcher.state().services.has(svc(999))).toBe(false);
   });
 
