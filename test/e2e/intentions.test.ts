@@ -168,8 +168,16 @@ describe('L7 intentions on an HTTP service (default allow)', () => {
       Name: 'dest-mg',
       Sources: [{ Name: 'client', Permissions: [{ Action: 'deny', HTTP: { PathPrefix: '/no' } }] }],
     });
-    await eventually(async () => label(await request(`http://127.0.0.1:${upstreamPort.meshgate}/no`)) === '403', { timeoutMs: 20_000 }).catch(() => undefined);
-    expect(label(await request(`http://127.0.0.1:${upstreamPort.meshgate}/no`))).toBe('403');
+    // Connections the client's Envoy opened before the change finish on the draining listener (within
+    // QUICK_DRAIN's second), so wait for three answers in a row from the new one.
+    const three = async (): Promise<string[]> => {
+      const seen: string[] = [];
+      for (let i = 0; i < 3; i++) seen.push(label(await request(`http://127.0.0.1:${upstreamPort.meshgate}/no`)));
+      return seen;
+    };
+    let seen: string[] = [];
+    await eventually(async () => (seen = await three()).every((s) => s === '403'), { timeoutMs: 20_000, intervalMs: 250 }).catch(() => undefined);
+    expect(seen).toEqual(['403', '403', '403']);
     const listener = [...dynamicListeners(await envoys.meshgate!.configDump()).values()].find((l) => l.name.startsWith('public_listener:'));
     const hcm = listener.filter_chains[0].filters.find((f: any) => f.name === 'envoy.filters.network.http_connection_manager');
     const httpFilters = (hcm.typed_config.http_filters as any[]).map((f) => f.name);
