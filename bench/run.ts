@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only fanout,propagation,scale,rotation,chain]`: runs the benchmarks one after the
+// `npm run bench [-- --quick] [-- --only fanout,propagation,scale,rotation,chain,edge-policies]`: runs the benchmarks one after the
 // other (each in its own process, each stopping what it started), prints their tables and one
 // headline table of meshgate against its peers, and writes everything to bench/results/bench-<time>.json.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from './lib/repo-root.js';
 
-const BENCHMARKS = ['fanout', 'propagation', 'scale', 'rotation', 'chain'] as const;
+const BENCHMARKS = ['fanout', 'propagation', 'scale', 'rotation', 'chain', 'edge-policies'] as const;
 type Benchmark = (typeof BENCHMARKS)[number];
 
 const USAGE = `usage: npm run bench -- [--quick] [--only ${BENCHMARKS.join(',')}]
@@ -122,6 +122,9 @@ function headline(outcomes: Outcome[]): string[][] {
         rows.push([what, metric, fmt(a, digits), fmt(b, digits), fmt(key ? r.ratios?.[key] : null, 3)]);
       }
       for (const p of [mg, consul]) if (p && p.status !== 'ok') rows.push([what, `${p.peer} ${p.status}: ${p.failure}`, '-', '-', '-']);
+    } else if (o.benchmark === 'edge-policies') {
+      // The peer is the same gateway without policies: the ratio is the cost of JWT + rate limit.
+      rows.push(['edge policies (JWT + local rate limit)', 'requests/s, on vs off', fmt(r.rpsOn, 0), fmt(r.rpsOff, 0), fmt(r.ratio, 3)]);
     } else if (o.benchmark === 'chain') {
       const byPeer = new Map<string, any>((r.peers ?? []).map((p: any) => [p.peer, p]));
       const mg = byPeer.get('meshgate');

@@ -28,9 +28,19 @@ const ROOTS = [
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/extensions/filters/network/rbac/v3/rbac.proto',
   'envoy/extensions/filters/http/rbac/v3/rbac.proto',
+  'envoy/extensions/filters/http/cors/v3/cors.proto',
+  'envoy/extensions/filters/http/ext_authz/v3/ext_authz.proto',
+  // API keys use the Lua filter: api_key_auth (Envoy 1.34+) is newer than this proto set.
+  'envoy/extensions/filters/http/lua/v3/lua.proto',
+  // The ext_authz gRPC Check service: the e2e tests' authorization server implements it.
+  'envoy/service/auth/v3/external_auth.proto',
   'envoy/extensions/clusters/aggregate/v3/cluster.proto',
   'envoy/extensions/access_loggers/file/v3/file.proto',
   'envoy/extensions/access_loggers/stream/v3/stream.proto',
+  'envoy/extensions/filters/http/jwt_authn/v3/config.proto',
+  'envoy/extensions/filters/http/local_ratelimit/v3/local_rate_limit.proto',
+  'envoy/extensions/filters/http/ratelimit/v3/rate_limit.proto',
+  'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
 ];
 // Search path inside the package, in order; google/protobuf/* are buf's well-known types.
 const INCLUDE = ['deps/envoy-api', 'deps/xds', 'deps/googleapis', 'deps/protoc-gen-validate'].map((d) => join(pkgDir, d));

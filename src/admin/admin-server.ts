@@ -1,4 +1,5 @@
 // The admin HTTP API: health, readiness, Prometheus metrics and debug views of what is served.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -8,6 +9,7 @@ import type { Denial } from '../xds/access-control.js';
 import type { StatusSource } from '../xds/status.js';
 import { splitHostPort } from '../address.js';
 import { MeshgateError } from '../errors.js';
+import { ConsoleEvents, consoleAsset } from './console/console-server.js';
 
 export interface Readiness {
   /** True once the first full Consul sync has produced a model. */
@@ -50,6 +52,12 @@ export interface AdminServerOptions {
   denials?: () => readonly Denial[];
   problems: () => readonly Problem[];
   registry: Registry;
+  /** The mesh as the web console draws it (/debug/topology); see src/admin/topology.ts. */
+  topology?: () => unknown;
+  /** Convergence traces (/debug/changes); see src/trace/change-tracker.ts. */
+  changes?: { list(limit: number): unknown[]; get(id: string): unknown | undefined };
+  /** When set, every route but /healthz and /readyz requires `Authorization: Bearer <token>`. */
+  token?: string;
 }
 
 export interface AdminServer {
@@ -61,6 +69,7 @@ interface Reply {
   status: number;
   contentType: string;
   body: string;
+  headers?: Record<string, string>;
 }
 
 const json = (status: number, value: unknown): Reply => ({
@@ -83,6 +92,28 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     if (path === '/debug/proxies') return json(200, opts.status.streams());
     if (path === '/debug/proxies/denied') return json(200, opts.denials?.() ?? []);
     if (path === '/debug/problems') return json(200, opts.problems());
+    if (path === '/debug/topology' && opts.topology) return json(200, opts.topology());
+    if (path === '/debug/changes' && opts.changes) {
+      const raw = query.get('limit');
+      const limit = raw === null ? 50 : Number(raw);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
+        return json(400, { error: 'bad_request', message: `limit=${raw}: must be a whole number from 1 to 10000` });
+      }
+      return json(200, { changes: opts.changes.list(limit) });
+    }
+    if (path.startsWith('/debug/changes/') && opts.changes) {
+      let id: string;
+      try {
+        id = decodeURIComponent(path.slice('/debug/changes/'.length));
+      } catch {
+        return json(400, { error: 'bad_request', message: `cannot URL-decode the change id in ${path}` });
+      }
+      const change = opts.changes.get(id);
+      if (change === undefined) return notFound(`no change "${id}" is kept (only the most recent ones are); see /debug/changes`);
+      return json(200, change);
+    }
+    const asset = consoleAsset(path);
+    if (asset !== null) return asset;
     if (path.startsWith('/debug/config/')) {
       let nodeId: string;
       try {
@@ -100,11 +131,64 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
       return notFound(`no proxy with ${which} is known; see /debug/proxies`);
     }
     return notFound(
-      `no such endpoint: ${path}; try /healthz, /readyz, /metrics, /debug/proxies, /debug/proxies/denied, /debug/config/<node id>[?node=<node name>], /debug/problems`,
+      `no such endpoint: ${path}; try /healthz, /readyz, /metrics, /debug/proxies, /debug/proxies/denied, /debug/config/<node id>[?node=<node name>], /debug/problems, /debug/topology, /debug/changes[/<id>], /ui`,
     );
   }
 
+  // The web console's live updates: which views changed, for open /ui pages.
+  const consoleEvents = new ConsoleEvents({
+    logger: log,
+    parts: {
+      topology: () => opts.topology?.() ?? null,
+      proxies: () => opts.status.streams(),
+      problems: () => opts.problems(),
+      changes: async () => {
+        const reply = await route('/debug/changes', new URLSearchParams('limit=50'));
+        return reply.status === 200 ? reply.body : '';
+      },
+    },
+  });
+
+  const expected = opts.token === undefined ? null : createHash('sha256').update(opts.token).digest();
+  /** With a token set, anything but /healthz and /readyz needs `Authorization: Bearer <token>`. */
+  function unauthorized(req: IncomingMessage): Reply | null {
+    if (expected === null) return null;
+    const path = pathOf(req.url ?? '/');
+    if (path === '/healthz' || path === '/readyz') return null;
+    // The web console's files hold no data (the page sends the token with every request it makes).
+    if (path !== '/ui/events' && consoleAsset(path) !== null) return null;
+    const header = req.headers.authorization ?? '';
+    const m = /^Bearer\s+(.+)$/i.exec(header.trim());
+    if (m !== null && timingSafeEqual(createHash('sha256').update(m[1]!).digest(), expected)) return null;
+    // EventSource cannot send headers: the console's event stream, and only it, takes ?token=.
+    const queryToken = path === '/ui/events' ? queryOf(req.url ?? '/').get('token') : null;
+    if (queryToken !== null && timingSafeEqual(createHash('sha256').update(queryToken).digest(), expected)) return null;
+    return {
+      ...json(401, {
+        error: 'unauthorized',
+        message:
+          header === ''
+            ? 'this admin API requires a token: send "Authorization: Bearer <token>" (meshgate CLI: --admin-token or $MESHGATE_ADMIN_TOKEN)'
+            : 'the admin token is not valid',
+      }),
+      headers: { 'www-authenticate': 'Bearer realm="meshgate"' },
+    };
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const denied = unauthorized(req);
+    if (denied !== null) {
+      res.statusCode = denied.status;
+      for (const [name, value] of Object.entries(denied.headers ?? {})) res.setHeader(name, value);
+      res.setHeader('content-type', denied.contentType);
+      res.setHeader('content-length', Buffer.byteLength(denied.body));
+      res.end(req.method === 'HEAD' ? undefined : denied.body);
+      return;
+    }
+    if (req.method === 'GET' && pathOf(req.url ?? '/') === '/ui/events') {
+      consoleEvents.attach(req, res);
+      return;
+    }
     let reply: Reply;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       reply = json(405, { error: 'method_not_allowed', message: `${req.method ?? '?'} is not allowed; use GET` });
@@ -118,6 +202,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
       }
     }
     res.statusCode = reply.status;
+    for (const [name, value] of Object.entries(reply.headers ?? {})) res.setHeader(name, value);
     res.setHeader('content-type', reply.contentType);
     res.setHeader('content-length', Buffer.byteLength(reply.body));
     res.end(req.method === 'HEAD' ? undefined : reply.body);
@@ -149,6 +234,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     port: bound,
     stop: () =>
       new Promise<void>((resolve) => {
+        consoleEvents.close();
         server.close(() => resolve());
         server.closeAllConnections();
       }),

@@ -25,6 +25,8 @@ export interface MeshgateMetrics {
   xdsQueuedBytes: Gauge;
   /** Seconds from a change reaching the cache to a proxy's ACK of the last response it needed. */
   xdsConvergence: Histogram;
+  /** Seconds from a Consul change to the ACK of the last connected proxy it affected (one observation per change). */
+  convergence: Histogram;
   /** 1 while Consul answers, 0 while it does not. */
   consulReachable: Gauge;
   /** Problems in the current model (invalid config entries, unknown services, ...). */
@@ -111,6 +113,12 @@ export function createMetrics(options: MetricsOptions = {}): MeshgateMetrics {
     xdsConvergence: new Histogram({
       name: 'meshgate_xds_convergence_seconds',
       help: 'Seconds from a configuration change (as reported by Consul) to the ACK of the last response a connected proxy needed for it.',
+      buckets: CONVERGENCE_BUCKETS,
+      registers,
+    }),
+    convergence: new Histogram({
+      name: 'meshgate_convergence_seconds',
+      help: 'Seconds from a Consul change (as meshgate first heard of it) to the ACK of the last connected proxy whose config it changed; one observation per change, see /debug/changes.',
       buckets: CONVERGENCE_BUCKETS,
       registers,
     }),

@@ -1,6 +1,8 @@
 // `meshgate serve`: wires the pipeline consul → model → translate → xds cache → streams, plus the admin API.
+import { hostname } from 'node:os';
 import { startAdminServer, type Readiness } from '../admin/admin-server.js';
 import { createMetrics, xdsObserver } from '../admin/metrics.js';
+import { buildTopology } from '../admin/topology.js';
 import type { ServeOptions } from '../cli/serve-options.js';
 import { checkOwnPermissions, ConsulAuthorizer, type OwnPermissions } from '../consul/authorizer.js';
 import { ConsulClient } from '../consul/consul-client.js';
@@ -8,8 +10,11 @@ import { DEFAULT_MAX_CONNS } from '../consul/connection-budget.js';
 import { createConsulTransport } from '../consul/consul-http.js';
 import { registerConsulMetrics } from '../consul/consul-metrics.js';
 import { ConsulWatcher } from '../consul/consul-watcher.js';
+import type { ConsulState } from '../consul/state.js';
 import { componentLogger, createRootLogger, type Logger } from '../log/logger.js';
 import { buildModel } from '../model/build-model.js';
+import { ChangeTracker } from '../trace/change-tracker.js';
+import { consulChanges } from '../trace/consul-changes.js';
 import { AccessControl } from '../xds/access-control.js';
 import { SnapshotCache } from '../xds/cache.js';
 import { startXdsServer } from '../xds/server.js';
@@ -62,6 +67,14 @@ export async function startMeshgate(opts: ServeOptions, rootLogger?: Logger): Pr
     recheckMs: opts.aclRecheckMs,
   });
 
+  // Convergence traces: what each applied Consul change moved, and when each proxy ACKed it.
+  const traces = new ChangeTracker({
+    logger: componentLogger(root, 'trace'),
+    resolve: (nodeId, nodeName) => reconciler.proxyKeyFor(nodeId, nodeName),
+    onConverged: (seconds) => metrics.convergence.observe(seconds),
+  });
+  /** The Consul state of the last model applied: a change is described against it. */
+  let appliedState: ConsulState | null = null;
   /** When the first Consul change not yet applied was reported (convergence is measured from it). */
   let changedAt: number | null = null;
   const reconcile = (): void => {
@@ -71,7 +84,15 @@ export async function startMeshgate(opts: ServeOptions, rootLogger?: Logger): Pr
     const started = performance.now();
     const at = changedAt ?? Date.now();
     changedAt = null;
-    const result = reconciler.apply(buildModel(watcher.state(), reconciler.current()), { changedAt: at });
+    const state = watcher.state();
+    const previousState = appliedState;
+    const result = reconciler.apply(buildModel(state, reconciler.current()), { changedAt: at });
+    appliedState = state;
+    // The first model is the initial sync, not a change. A change is recorded before any stream runs
+    // (they wait for the next tick), so every send and ACK after this belongs to it.
+    if (result.changed && previousState !== null) {
+      traces.record({ changedAt: at, translatedAt: Date.now(), what: consulChanges(previousState, state), affected: result.affected });
+    }
     metrics.configProblems.set(result.problems);
     if (result.changed) access.refresh(); // proxies that were unknown may be known now
     if (result.changed) {
@@ -101,8 +122,9 @@ export async function startMeshgate(opts: ServeOptions, rootLogger?: Logger): Pr
     access,
     credentials,
     limits: { maxStreams: opts.maxStreams, maxRequestBytes: opts.maxRequestBytes },
-    observer: xdsObserver(metrics),
+    observer: { ...xdsObserver(metrics), ...traces.hooks() },
   });
+  const replica = `${hostname()}:${xds.port}`;
   connectedProxies = () => xds.status.streams().length;
   xdsStreams = () => xds.streamCount();
 
@@ -148,7 +170,8 @@ export async function startMeshgate(opts: ServeOptions, rootLogger?: Logger): Pr
     admin = await startAdminServer({
       address: opts.adminAddr,
       logger: root,
-      status: xds.status,
+      // Each entry names the replica serving it (hostname:xDS port), for `meshgate status` over several replicas.
+      status: { streams: () => xds.status.streams().map((s) => ({ ...s, replica })) },
       readiness,
       config: (nodeId, nodeName) => {
         const found = reconciler.cacheKey(nodeId, nodeName);
@@ -161,6 +184,9 @@ export async function startMeshgate(opts: ServeOptions, rootLogger?: Logger): Pr
       denials: () => access.denials(),
       problems: () => reconciler.problems(),
       registry: metrics.registry,
+      topology: () => buildTopology(reconciler.current()),
+      changes: { list: (limit) => traces.list(limit), get: (id) => traces.get(id) },
+      token: opts.adminToken,
     });
   } catch (err) {
     access.stop();

@@ -5,8 +5,8 @@ import { proxyKey, type MeshModel, type Problem, type ProxyModel } from '../mode
 import { sameInputs, translateInputs } from '../translate/inputs.js';
 import { translateProxy } from '../translate/index.js';
 import { streamCacheKey, type AmbiguousProxy, type KnownProxy } from '../xds/identity.js';
-import type { SetOptions, SnapshotCache } from '../xds/cache.js';
-import type { DesiredResource } from '../xds/resource-types.js';
+import type { NodeSnapshot, SetOptions, SnapshotCache } from '../xds/cache.js';
+import { TYPE_ORDER, TYPE_SHORT_NAMES, type DesiredResource } from '../xds/resource-types.js';
 
 export interface ReconcileResult {
   /** False when the model equals the last one: nothing was translated. */
@@ -15,6 +15,20 @@ export interface ReconcileResult {
   /** Proxies whose inputs changed and were translated again. */
   translated: number;
   problems: number;
+  /** Proxies whose resources in the cache changed, with the types that changed (for convergence traces). */
+  affected: AffectedProxy[];
+}
+
+export interface AffectedProxy {
+  /** proxyKey(node, id): the cache key. */
+  key: string;
+  /** The proxy's Consul service ID (its node.id). */
+  id: string;
+  node: string;
+  /** Short type names whose version changed ('clusters', 'listeners', ...). */
+  types: string[];
+  /** The bare ID, when the proxy is the only registration with it (its resources are also served under the ID). */
+  alias: string | null;
 }
 
 interface Translated {
@@ -58,11 +72,12 @@ export class Reconciler {
     // are the same objects as last time are not translated again.
     const model = shareUnchanged(previous, next);
     if (previous && sameModel(previous, model)) {
-      return { changed: false, proxies: model.proxies.size, translated: 0, problems: this.currentProblems.length };
+      return { changed: false, proxies: model.proxies.size, translated: 0, problems: this.currentProblems.length, affected: [] };
     }
     this.model = model;
     const problems: Problem[] = [...model.problems];
     let translated = 0;
+    const affected: AffectedProxy[] = [];
     for (const key of model.proxies.keys()) {
       const inputs = translateInputs(model, key);
       let last = this.translated.get(key);
@@ -72,7 +87,14 @@ export class Reconciler {
         // Not ready (e.g. no certificate yet): the proxy keeps its last good resources.
         if (config.ready) {
           resources = config.resources;
+          const before = typeVersions(this.cache.get(key));
           this.cache.set(key, resources, setOptions);
+          const after = typeVersions(this.cache.get(key));
+          const types = TYPE_ORDER.filter((_, i) => before[i] !== after[i]).map((t) => TYPE_SHORT_NAMES[t]);
+          if (types.length > 0) {
+            const proxy = model.proxies.get(key)!;
+            affected.push({ key, id: proxy.id, node: proxy.node, types, alias: null });
+          }
         }
         last = { inputs, problems: config.problems, resources };
         this.translated.set(key, last);
@@ -88,8 +110,9 @@ export class Reconciler {
       this.cache.delete(key);
     }
     this.updateAliases(model, setOptions);
+    for (const a of affected) if (this.aliases.has(a.id)) a.alias = a.id;
     this.reportProblems(dedupe(problems));
-    return { changed: true, proxies: model.proxies.size, translated, problems: this.currentProblems.length };
+    return { changed: true, proxies: model.proxies.size, translated, problems: this.currentProblems.length, affected };
   }
 
   /**
@@ -103,6 +126,13 @@ export class Reconciler {
     const keys = this.byId.get(nodeId) ?? [];
     if (keys.length > 1) return { ambiguous: keys.map((k) => model.proxies.get(k)!.node).sort() };
     return describe(keys.length === 1 ? model.proxies.get(keys[0]!) : undefined);
+  }
+
+  /** The model key (proxyKey) of a stream's proxy: (node name, id), or the only registration with the id; null if none. */
+  proxyKeyFor(nodeId: string, nodeName: string | null): string | null {
+    if (nodeName !== null) return proxyKey(nodeName, nodeId);
+    const keys = this.byId.get(nodeId) ?? [];
+    return keys.length === 1 ? keys[0]! : null;
   }
 
   /** The cache key of (id, node name), or why there is none (unknown or ambiguous). */
@@ -180,6 +210,11 @@ export class Reconciler {
     }
     this.currentProblems = next;
   }
+}
+
+/** The version of each type of a cached snapshot, in TYPE_ORDER (null when there is none). */
+function typeVersions(snapshot: NodeSnapshot | undefined): (string | null)[] {
+  return TYPE_ORDER.map((t) => snapshot?.type(t).version ?? null);
 }
 
 function describe(proxy: ProxyModel | undefined): KnownProxy | null {

@@ -1,11 +1,15 @@
 #!/usr/bin/env node
-// The meshgate command line: serve, bootstrap, status.
+// The meshgate command line: serve, bootstrap, and status, config, diff, trace (read from the admin API).
 import { Command, CommanderError } from 'commander';
 import { MeshgateError } from '../errors.js';
-import { hostPort } from './address.js';
 import { parseBootstrapOptions, runBootstrap } from './bootstrap-command.js';
 import { parseServeOptions, SERVE_DEFAULTS, type RawServeFlags } from './serve-options.js';
-import { fetchStatus, formatStatusTable } from './status-command.js';
+import { adminBaseUrl, adminToken, type AdminTarget } from './admin-client.js';
+import { parseConfigType, parseProxyRef, runConfig } from './config-command.js';
+import { runDiff } from './config-diff.js';
+import { parseOutputFormat, type CommandOutput } from './output.js';
+import { runStatus } from './status-command.js';
+import { runTrace } from './trace-command.js';
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 bad usage or flag values. */
 const EXIT_FAILURE = 1;
@@ -31,6 +35,24 @@ async function serve(flags: RawServeFlags): Promise<void> {
   process.on('SIGTERM', shutdown);
 }
 
+interface AdminFlags {
+  adminAddr?: string;
+  adminToken?: string;
+  output?: string;
+}
+
+function adminTarget(flags: AdminFlags): AdminTarget {
+  const addr = flags.adminAddr ?? SERVE_DEFAULTS.adminAddr;
+  adminBaseUrl(addr);
+  return { addr, token: adminToken(flags.adminToken) };
+}
+
+/** Prints a command's output and sets its exit code (EXIT_NOT_IN_SYNC when the mesh is not in sync). */
+function emit(out: CommandOutput): void {
+  process.stdout.write(out.text);
+  process.exitCode = out.exitCode;
+}
+
 function fail(err: unknown): never {
   const usage = err instanceof MeshgateError && err.code === 'CONFIG_INVALID';
   const message = err instanceof Error ? err.message : String(err);
@@ -51,6 +73,7 @@ function buildProgram(): Command {
     .option('--consul-token <token>', 'Consul ACL token (default: $CONSUL_HTTP_TOKEN)')
     .option('--xds-addr <host:port>', `where to serve xDS (default: ${SERVE_DEFAULTS.xdsAddr})`)
     .option('--admin-addr <host:port>', `where to serve the admin API (default: ${SERVE_DEFAULTS.adminAddr})`)
+    .option('--admin-token <token>', 'require this bearer token on the admin API (all but /healthz and /readyz); needed when --admin-addr is not loopback (default: $MESHGATE_ADMIN_TOKEN)')
     .option('--debounce-ms <ms>', `how long to coalesce Consul changes (default: ${SERVE_DEFAULTS.debounceMs})`)
     .option('--log-level <level>', `fatal, error, warn, info, debug, trace or silent (default: ${SERVE_DEFAULTS.logLevel})`)
     .option('--xds-tls-cert <file>', 'serve xDS over TLS with this PEM certificate (chain); needs --xds-tls-key')
@@ -83,16 +106,55 @@ function buildProgram(): Command {
 
   program
     .command('status')
-    .description('show the proxies connected to a running meshgate')
-    .option('--admin-addr <host:port>', `meshgate admin API address (default: ${SERVE_DEFAULTS.adminAddr})`)
-    .action(async (flags: { adminAddr?: string }) => {
-      const adminAddr = flags.adminAddr ?? SERVE_DEFAULTS.adminAddr;
-      if (!hostPort.safeParse(adminAddr).success) {
-        throw new MeshgateError('CONFIG_INVALID', `--admin-addr ${JSON.stringify(adminAddr)}: must be host:port, e.g. 127.0.0.1:19100`);
-      }
-      process.stdout.write(formatStatusTable(await fetchStatus(adminAddr)));
+    .description('one line per connected proxy: per resource type SYNCED, STALE (sent, not ACKed), NACKED or NOT SENT, and the replica serving it')
+    .option('--admin-addr <host:port[,host:port...]>', `meshgate admin API address, or several replicas separated by commas (default: ${SERVE_DEFAULTS.adminAddr})`)
+    .option('--admin-token <token>', 'admin API token (default: $MESHGATE_ADMIN_TOKEN)')
+    .option('-o, --output <format>', 'table, json or yaml (default: table)')
+    .action(async (flags: AdminFlags) => {
+      const format = parseOutputFormat(flags.output);
+      const addrs = (flags.adminAddr ?? SERVE_DEFAULTS.adminAddr).split(',').map((a) => a.trim()).filter((a) => a !== '');
+      const token = adminToken(flags.adminToken);
+      for (const a of addrs) adminBaseUrl(a);
+      emit(await runStatus(addrs.map((addr) => ({ addr, token })), format));
     });
-
+  program
+    .command('config')
+    .description('the resources meshgate serves a proxy (secrets redacted)')
+    .argument('<proxy>', 'the proxy: its Consul service ID (e.g. web-sidecar-proxy), or <node>/<service ID>')
+    .argument('[type]', 'listeners, clusters, routes, endpoints or secrets (default: all)')
+    .option('--node <name>', 'the Consul node of the proxy (when its service ID is on several nodes)')
+    .option('--admin-addr <host:port>', `meshgate admin API address (default: ${SERVE_DEFAULTS.adminAddr})`)
+    .option('--admin-token <token>', 'admin API token (default: $MESHGATE_ADMIN_TOKEN)')
+    .option('-o, --output <format>', 'table, json or yaml (default: table)')
+    .action(async (proxy: string, type: string | undefined, flags: AdminFlags & { node?: string }) => {
+      const format = parseOutputFormat(flags.output);
+      emit(await runConfig(adminTarget(flags), parseProxyRef(proxy, flags.node), parseConfigType(type), format));
+    });
+  program
+    .command('diff')
+    .description("compare what meshgate serves a proxy with its Envoy's /config_dump")
+    .argument('<proxy>', 'the proxy: its Consul service ID, or <node>/<service ID>')
+    .requiredOption('--envoy-admin <url>', "the proxy's Envoy admin address, e.g. http://127.0.0.1:19000")
+    .option('--node <name>', 'the Consul node of the proxy (when its service ID is on several nodes)')
+    .option('--admin-addr <host:port>', `meshgate admin API address (default: ${SERVE_DEFAULTS.adminAddr})`)
+    .option('--admin-token <token>', 'admin API token (default: $MESHGATE_ADMIN_TOKEN)')
+    .option('-o, --output <format>', 'table, json or yaml (default: table)')
+    .action(async (proxy: string, flags: AdminFlags & { node?: string; envoyAdmin: string }) => {
+      const format = parseOutputFormat(flags.output);
+      emit(await runDiff(adminTarget(flags), parseProxyRef(proxy, flags.node), flags.envoyAdmin, format));
+    });
+  program
+    .command('trace')
+    .description('the convergence trace of one Consul change: which proxies it changed, when each was sent it and ACKed or NACKed it')
+    .argument('[change-id]', 'a change id from /debug/changes or the logs')
+    .option('--last', 'the most recent change')
+    .option('--admin-addr <host:port>', `meshgate admin API address (default: ${SERVE_DEFAULTS.adminAddr})`)
+    .option('--admin-token <token>', 'admin API token (default: $MESHGATE_ADMIN_TOKEN)')
+    .option('-o, --output <format>', 'table, json or yaml (default: table)')
+    .action(async (id: string | undefined, flags: AdminFlags & { last?: boolean }) => {
+      const format = parseOutputFormat(flags.output);
+      emit(await runTrace(adminTarget(flags), id, flags.last === true, format));
+    });
   return program;
 }
 

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { MeshgateError } from '../errors.js';
 import { DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_STREAMS } from '../xds/limits.js';
+import { splitHostPort } from '../address.js';
 import { consulAddress, describeFlagErrors, hostPort } from './address.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -13,6 +14,8 @@ export const serveOptionsSchema = z.object({
   consulToken: z.string(),
   xdsAddr: hostPort,
   adminAddr: hostPort,
+  /** Bearer token the admin API requires (all routes but /healthz and /readyz); needed off loopback. */
+  adminToken: z.string().trim().min(16, 'must be at least 16 characters (e.g. openssl rand -hex 32)').optional(),
   debounceMs: z.coerce
     .number({ error: 'must be a whole number of milliseconds' })
     .int('must be a whole number of milliseconds')
@@ -56,6 +59,7 @@ export const SERVE_FLAGS: Record<keyof ServeOptions, string> = {
   consulToken: '--consul-token',
   xdsAddr: '--xds-addr',
   adminAddr: '--admin-addr',
+  adminToken: '--admin-token',
   debounceMs: '--debounce-ms',
   logLevel: '--log-level',
   xdsTlsCert: '--xds-tls-cert',
@@ -92,6 +96,7 @@ export function parseServeOptions(flags: RawServeFlags, env: NodeJS.ProcessEnv =
     consulToken: flags.consulToken ?? env.CONSUL_HTTP_TOKEN ?? '',
     xdsAddr: flags.xdsAddr ?? SERVE_DEFAULTS.xdsAddr,
     adminAddr: flags.adminAddr ?? SERVE_DEFAULTS.adminAddr,
+    adminToken: flags.adminToken ?? (env.MESHGATE_ADMIN_TOKEN || undefined),
     debounceMs: flags.debounceMs ?? SERVE_DEFAULTS.debounceMs,
     logLevel: flags.logLevel ?? SERVE_DEFAULTS.logLevel,
     xdsTlsCert: flags.xdsTlsCert,
@@ -105,7 +110,7 @@ export function parseServeOptions(flags: RawServeFlags, env: NodeJS.ProcessEnv =
   };
   const result = serveOptionsSchema.safeParse(values);
   if (!result.success) {
-    throw new MeshgateError('CONFIG_INVALID', `invalid flags for meshgate serve:\n${describeFlagErrors(result.error, SERVE_FLAGS, values)}`);
+    throw new MeshgateError('CONFIG_INVALID', `invalid flags for meshgate serve:\n${describeFlagErrors(result.error, SERVE_FLAGS, { ...values, adminToken: values.adminToken === undefined ? undefined : '(hidden)' })}`);
   }
   const o = result.data;
   if ((o.xdsTlsCert === undefined) !== (o.xdsTlsKey === undefined)) {
@@ -117,5 +122,18 @@ export function parseServeOptions(flags: RawServeFlags, env: NodeJS.ProcessEnv =
       'invalid flags for meshgate serve:\n  --xds-tls-client-ca needs --xds-tls-cert and --xds-tls-key: client certificates are only checked over TLS',
     );
   }
+  if (o.adminToken === undefined && !isLoopbackHost(splitHostPort(o.adminAddr).host)) {
+    throw new MeshgateError(
+      'CONFIG_INVALID',
+      `invalid flags for meshgate serve:\n  --admin-addr ${o.adminAddr} is not a loopback address: the admin API shows every proxy's config, ` +
+        'so serving it elsewhere requires --admin-token <token> (or $MESHGATE_ADMIN_TOKEN); or keep it on 127.0.0.1',
+    );
+  }
   return o;
+}
+
+/** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || /^::ffff:127\./.test(h);
 }

@@ -88,13 +88,19 @@ export class ConsulClient {
     return answer;
   }
 
+  /** A POST with a JSON body (e.g. a discovery chain compiled with overrides); returns Consul's parsed answer. */
+  async post<T>(path: string, body: unknown): Promise<T> {
+    const { body: answer } = await this.request<T>(path, this.requestTimeoutMs, undefined, 'POST', JSON.stringify(body));
+    return answer;
+  }
+
   /**
    * A blocking GET: returns when the data's index passes `index` or `wait` elapses.
    * With `index` 0 (or absent) it returns at once.
    */
   async blockingGet<T>(
     path: string,
-    options: { index?: number; wait?: string; signal?: AbortSignal } = {},
+    options: { index?: number; wait?: string; signal?: AbortSignal; notFoundAsNull?: boolean } = {},
   ): Promise<BlockingResult<T>> {
     const index = options.index ?? 0;
     const wait = options.wait ?? this.wait;
@@ -105,7 +111,7 @@ export class ConsulClient {
     }
     // Consul adds up to wait/16 of jitter; leave room for it and for a slow answer.
     const timeoutMs = index > 0 ? parseWait(wait) * 1.1 + this.requestTimeoutMs : this.requestTimeoutMs;
-    const { body, headers } = await this.request<T>(url, timeoutMs, options.signal);
+    const { body, headers } = await this.request<T>(url, timeoutMs, options.signal, 'GET', undefined, options.notFoundAsNull);
     const raw = headers.get('x-consul-index');
     let next = raw !== null && /^\d+$/.test(raw.trim()) ? Number(raw) : 0;
     if (!Number.isSafeInteger(next) || next < index) next = 0;
@@ -116,8 +122,10 @@ export class ConsulClient {
     path: string,
     timeoutMs: number,
     signal?: AbortSignal,
-    method: 'GET' | 'PUT' = 'GET',
+    method: 'GET' | 'PUT' | 'POST' = 'GET',
     payload?: string,
+    /** A 404 (e.g. a KV prefix with no keys, which still carries X-Consul-Index) answers a null body. */
+    notFoundAsNull = false,
   ): Promise<{ body: T; headers: Headers }> {
     const url = `${this.baseUrl}${path}`;
     const timeout = AbortSignal.timeout(timeoutMs);
@@ -138,6 +146,7 @@ export class ConsulClient {
         { cause: err },
       );
     }
+    if (res.status === 404 && notFoundAsNull) return { body: null as T, headers: res.headers };
     if (!res.ok) {
       const hint =
         res.status === 403

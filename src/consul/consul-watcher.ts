@@ -1,7 +1,7 @@
 // Keeps a ConsulState in step with Consul, watching only what the proxies need.
 //
 // Watches: the catalog (service names), the catalog filtered to connect-proxy and api-gateway
-// services (who the proxies are), six config-entry kinds, the CA roots, /v1/agent/self once; the
+// services (who the proxies are), eight config-entry kinds, the CA roots, /v1/agent/self once; the
 // health of every proxy service; the health of every service a proxy uses (sidecar destinations,
 // upstreams, http-route backends, chain targets); one leaf per sidecar destination and gateway; the
 // service-router, service-splitter and service-resolver entries, and the discovery chain of every
@@ -16,7 +16,11 @@ import type { BackoffOptions } from './backoff.js';
 import { ConsulResponseError, type BlockingResult, type ConsulClient } from './consul-client.js';
 import { ConnectionBudget, PRIORITY, type BudgetStatus } from './connection-budget.js';
 import { ChainWatches } from './chain-watches.js';
+import { chainRequestsOf } from '../model/discovery-chain/chain-key.js';
 import { LeafWatches } from './leaf-watches.js';
+import { DEFAULT_POLICY_KV_PREFIX, openPolicyKvWatch } from './policy-kv-watch.js';
+import { JwksChecker } from './jwks-checks.js';
+import { policyBackendsOf } from './policy-backends.js';
 import { Semaphore } from './semaphore.js';
 import { PROXY_KINDS_FILTER, proxyNeedsOf, routeBackendsOf, type ProxyNeeds } from './service-needs.js';
 import {
@@ -60,6 +64,8 @@ export interface ConsulWatcherOptions {
   leafRefreshFraction?: number;
   /** For tests: the clock (ms since epoch). */
   now?: () => number;
+  /** KV prefix of the edge policy documents. Default 'meshgate/'. */
+  policyKvPrefix?: string;
 }
 
 export interface ConsulWatcherStatus {
@@ -103,6 +109,8 @@ const CONFIG_KINDS: readonly [ConfigKey, string][] = [
   // service-intentions config entries since Consul 1.9, so this one watch sees both.
   ['serviceIntentions', 'service-intentions'],
   ['mesh', 'mesh'],
+  ['inlineCertificates', 'inline-certificate'],
+  ['tcpRoutes', 'tcp-route'],
 ];
 
 /**
@@ -143,6 +151,10 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
   /** What each watched service's proxy registrations need. */
   private readonly needsBy = new Map<string, ProxyNeeds>();
   private routeBackends: readonly string[] = [];
+  /** Services named by tcp-route entries (their health is watched like http-route backends'). */
+  private tcpRouteBackends: readonly string[] = [];
+  /** Services named by edge policy documents (authorization services, the rate-limit service). */
+  private policyBackends: readonly string[] = [];
   /** Names of the service-router, service-splitter and service-resolver entries, by kind, once read. */
   private readonly chainEntryNames = new Map<ChainKind, ReadonlySet<string>>();
   /** Proxy registrations held back until the services they need have answered. */
@@ -154,6 +166,8 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
   private readonly watches: WatchSet;
   private readonly leafWatches: LeafWatches;
   private readonly chainWatches: ChainWatches;
+  /** Fetches the remote JWKS of jwt-provider documents, to report the ones that cannot be used. */
+  private readonly jwksChecker: JwksChecker;
   private readonly log: Logger;
   private started = false;
   private stopped = false;
@@ -192,6 +206,12 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
         this.emit('change');
       },
     });
+    this.jwksChecker = new JwksChecker({
+      logger: this.log,
+      onChange: () => {
+        if (!this.stopped) this.update({ jwksChecks: this.jwksChecker.results() });
+      },
+    });
     this.chainWatches = new ChainWatches({
       watches: this.watches,
       datacenter: () => this.current.datacenter,
@@ -202,6 +222,13 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
       },
       onTargetServices: () => this.reconcileServiceWatches(),
       onReady: () => this.publishStaged(),
+      // Chains compiled with per-upstream overrides: short POSTs, not watches.
+      client: options.client,
+      shortRequests: this.budget.shortRequests,
+      logger: this.log,
+      backoff: options.backoff,
+      configEntries: () => this.current.configEntries,
+      onFetchError: (failure) => this.emit('watchError', failure),
     });
   }
 
@@ -272,10 +299,20 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
     for (const kind of CHAIN_KINDS) {
       this.watches.open(`config/${kind}`, `/v1/config/${kind}?stale`, (body) => this.onChainEntries(kind, body), core);
     }
+    openPolicyKvWatch(this.watches, this.options.policyKvPrefix ?? DEFAULT_POLICY_KV_PREFIX, (policyKv) => {
+      if (!isDeepStrictEqual(policyKv, this.current.policyKv)) this.update({ policyKv });
+      this.jwksChecker.sync(policyKv);
+      const backends = policyBackendsOf(policyKv);
+      if (!isDeepStrictEqual(backends, this.policyBackends)) {
+        this.policyBackends = backends;
+        this.reconcileServiceWatches();
+      }
+    });
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.jwksChecker.stop();
     this.leafWatches.stop();
     this.chainWatches.stop();
     for (const s of this.staged.values()) clearTimeout(s.timer);
@@ -354,7 +391,9 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
     });
     const caRoots: ConsulCaRoots = Object.freeze({ ActiveRootID: raw.ActiveRootID, TrustDomain: td, Roots: Object.freeze(roots) });
     if (isDeepStrictEqual(caRoots, this.current.caRoots)) return;
+    const trustDomainChanged = this.current.trustDomain !== '' && this.current.trustDomain !== td;
     this.update({ caRoots, trustDomain: td });
+    if (trustDomainChanged) this.chainWatches.trustDomainChanged();
   }
 
   private onCatalog(body: unknown): void {
@@ -385,14 +424,14 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
     // Only services with a router, splitter or resolver get a chain watch.
     const withEntries = new Set<string>();
     for (const names of this.chainEntryNames.values()) for (const n of names) withEntries.add(n);
-    const chainServices = new Set(this.routeBackends.filter((s) => withEntries.has(s)));
+    const chainServices = new Set([...this.routeBackends, ...this.tcpRouteBackends].filter((s) => withEntries.has(s)));
     for (const needs of this.needsBy.values()) for (const s of needs.chains) if (withEntries.has(s)) chainServices.add(s);
     this.chainWatches.sync(chainServices);
     const wanted = new Map<string, number>();
     for (const name of this.proxyNames) wanted.set(name, PRIORITY.proxy);
     const catalog = this.catalogNames;
     if (catalog) {
-      const used = new Set(this.routeBackends);
+      const used = new Set([...this.routeBackends, ...this.tcpRouteBackends, ...this.policyBackends]);
       for (const needs of this.needsBy.values()) for (const s of needs.services) used.add(s);
       // Failover and redirect targets: their instances, as for any service a proxy uses.
       for (const s of this.chainWatches.targetServices()) used.add(s);
@@ -404,6 +443,7 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
       if (wanted.has(name)) continue;
       this.watches.close(key);
       this.needsBy.delete(name);
+      this.chainWatches.request(name, []);
       this.unstage(name);
       if (this.services.has(name)) removed.push(name);
     }
@@ -445,6 +485,8 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
       if (dc) this.update({ datacenter: dc });
     }
     const needs = proxyNeedsOf(entries, this.current.datacenter);
+    // Upstreams whose Config overrides protocol or connect timeout: their chains compiled with those.
+    this.chainWatches.request(name, chainRequestsOf(entries, this.current.datacenter));
     const oldNeeds = this.needsBy.get(name);
     const needsChanged =
       !isDeepStrictEqual(oldNeeds?.services ?? [], needs.services) ||
@@ -519,8 +561,16 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
         this.reconcileServiceWatches();
       }
     }
+    if (key === 'tcpRoutes') {
+      const backends = tcpRouteBackendsOf(body);
+      if (!isDeepStrictEqual(backends, this.tcpRouteBackends)) {
+        this.tcpRouteBackends = backends;
+        this.reconcileServiceWatches();
+      }
+    }
     if (isDeepStrictEqual(this.current.configEntries[key], body)) return;
     this.update({ configEntries: Object.freeze({ ...this.current.configEntries, [key]: Object.freeze(body) }) });
+    if (key === 'serviceDefaults' || key === 'proxyDefaults') this.chainWatches.defaultsChanged();
   }
 
   private onChainEntries(kind: ChainKind, body: unknown): void {
@@ -574,4 +624,18 @@ function namesOf(path: string, body: unknown): string[] {
 
 function badShape(path: string, what: string): MeshgateError {
   return new MeshgateError('CONSUL_BAD_RESPONSE', `unexpected answer from Consul to GET ${path}: ${what}`);
+}
+
+/** The services named by tcp-route entries (raw, as Consul returns them: `Services[].Name`), sorted, unique. */
+function tcpRouteBackendsOf(tcpRoutes: readonly unknown[]): string[] {
+  const out = new Set<string>();
+  for (const route of tcpRoutes) {
+    const services = (route as { Services?: unknown } | null)?.Services;
+    if (!Array.isArray(services)) continue;
+    for (const s of services) {
+      const name = (s as { Name?: unknown } | null)?.Name;
+      if (typeof name === 'string' && name !== '') out.add(name);
+    }
+  }
+  return [...out].sort();
 }

@@ -71,6 +71,10 @@ export interface ConsulConfigEntries {
   serviceIntentions: readonly unknown[];
   /** The `mesh` entry (at most one). */
   mesh: readonly unknown[];
+  /** `inline-certificate` entries (TLS certificates of api-gateway listeners). */
+  inlineCertificates: readonly unknown[];
+  /** `tcp-route` entries. */
+  tcpRoutes: readonly unknown[];
 }
 
 /** One root of /v1/agent/connect/ca/roots (the fields meshgate keeps). */
@@ -116,6 +120,22 @@ export interface ConsulAclFacts {
   source: 'agent-self' | 'response-header' | 'assumed';
 }
 
+/** One key of /v1/kv/<prefix>?recurse, reduced to what meshgate uses. */
+export interface ConsulKvEntry {
+  /** Full key, e.g. 'meshgate/jwt/okta'. */
+  Key: string;
+  /** Base64 of the value; null for an empty value. */
+  Value: string | null;
+  ModifyIndex: number;
+}
+
+/** Whether meshgate could fetch and parse a remote JWKS a jwt-provider document names. */
+export interface JwksCheck {
+  ok: boolean;
+  /** Why not ('' when ok). */
+  error: string;
+}
+
 export interface ConsulState {
   datacenter: string;
   /** From /v1/agent/connect/ca/roots; '' until known. */
@@ -135,7 +155,9 @@ export interface ConsulState {
   /**
    * Compiled discovery chains (the `Chain` object of GET /v1/discovery-chain/:service), raw, by
    * service name: for every service upstream of a connect-proxy and every http-route backend.
-   * A chain is published together with the health of its filtered targets.
+   * A chain is published together with the health of its filtered targets. Chains compiled with
+   * per-upstream overrides (POST /v1/discovery-chain/:service) are here too, under
+   * chainKey(service, overrides) (`<service>?protocol=…&connect_timeout_ms=…`), for the ones Consul customizes.
    */
   chains: ReadonlyMap<string, unknown>;
   /**
@@ -143,10 +165,14 @@ export interface ConsulState {
    * target whose subset has a Filter (other targets are their service's sidecars).
    */
   targetHealth: ReadonlyMap<string, readonly HealthEntry[]>;
+  /** Edge policy documents: the keys under the policy KV prefix (default `meshgate/`), sorted by key. */
+  policyKv: readonly ConsulKvEntry[];
+  /** Remote JWKS checks by URI (jwt-provider documents); a URI not checked yet is absent. */
+  jwksChecks: ReadonlyMap<string, JwksCheck>;
 }
 
 export function emptyConfigEntries(): ConsulConfigEntries {
-  return { serviceDefaults: [], proxyDefaults: [], apiGateways: [], httpRoutes: [], serviceIntentions: [], mesh: [] };
+  return { serviceDefaults: [], proxyDefaults: [], apiGateways: [], httpRoutes: [], serviceIntentions: [], mesh: [], inlineCertificates: [], tcpRoutes: [] };
 }
 
 export function emptyConsulState(): ConsulState {
@@ -160,5 +186,7 @@ export function emptyConsulState(): ConsulState {
     configEntries: emptyConfigEntries(),
     chains: new Map(),
     targetHealth: new Map(),
+    policyKv: [],
+    jwksChecks: new Map(),
   };
 }

@@ -33,6 +33,8 @@ export interface OpenOptions {
   explain?: (err: unknown) => unknown;
   /** A 403 counts as this watch's answer for the initial sync (data that may stay unreadable). */
   forbiddenAnswers?: boolean;
+  /** A 404 answers a null body (a KV prefix with no keys yet) instead of failing. */
+  notFoundAsNull?: boolean;
 }
 
 interface Entry {
@@ -111,6 +113,7 @@ export class WatchSet {
       pollIntervalMs: budget.pollIntervalMs,
       pollGate: budget.shortRequests,
       logger,
+      notFoundAsNull: opts.notFoundAsNull,
       onSuccess: (result) => {
         this.options.onSuccess(result);
         if (this.failures.delete(key)) {

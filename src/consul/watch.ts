@@ -30,6 +30,8 @@ export interface WatchOptions<T> {
   /** Bounds concurrent poll requests (shared by every polling watch). */
   pollGate?: Semaphore;
   logger?: Logger;
+  /** A 404 answers a null body (a KV prefix with no keys yet) instead of failing. */
+  notFoundAsNull?: boolean;
 }
 
 /** Runs a blocking-query loop until stop(); restarts from index 0 after errors and index resets. */
@@ -99,7 +101,7 @@ export class Watch<T> {
         this.request = request;
         try {
           if (signal.aborted) return;
-          const result = await client.blockingGet<T>(path, { index: sentIndex, wait, signal: AbortSignal.any([signal, request.signal]) });
+          const result = await client.blockingGet<T>(path, { index: sentIndex, wait, signal: AbortSignal.any([signal, request.signal]), notFoundAsNull: this.options.notFoundAsNull });
           if (signal.aborted) return;
           failures = 0;
           opening = false;

@@ -129,6 +129,7 @@ function banner(spec: MeshSpec, consulAddr: string, runDir: string): string {
     ['edge listener', `${edge}  (${g.routes.map((r) => `${r.pathPrefix} → ${r.service}`).join(', ')})`],
     ...spec.services.map((s): [string, string] => [`${s.name} app`, `http://127.0.0.1:${s.port}`]),
     ...proxies(spec).map((p): [string, string] => [`envoy ${p.id} admin`, `http://127.0.0.1:${p.adminPort}`]),
+    ['meshgate console', `http://127.0.0.1:${spec.meshgate.adminPort}/ui`],
     ['meshgate admin', `http://127.0.0.1:${spec.meshgate.adminPort}  (xDS 127.0.0.1:${spec.meshgate.xdsPort})`],
     ['consul UI', `http://${consulAddr}/ui  (API http://${consulAddr}/v1)`],
     ['logs', runDir],

@@ -6,16 +6,21 @@ import {
   httpRouteSchema,
   proxyDefaultsSchema,
   serviceDefaultsSchema,
+  tcpRouteSchema,
   type ApiGatewayEntry,
   type HttpFiltersEntry,
   type HttpRouteEntry,
 } from './config-entry-schemas.js';
 import { buildAccessLogs } from './access-logs.js';
 import { buildConnect } from './connect.js';
+import { buildGatewayCertificates } from './gateway-certificates.js';
+import { checkGatewayEdge, checkTcpRoutes, listenerTlsOf, tcpRouteAsChainUser, tcpRouteOf } from './gateway-edge.js';
 import { buildChainParts, isServedUpstream, registrationProblems } from './discovery-chain/build-chains.js';
+import { chainRequestOf } from './discovery-chain/chain-key.js';
 import { entryObject, issueProblems } from './entry-problems.js';
 import { buildIntentions } from './intentions.js';
 import { buildMeshTls } from './mesh-tls.js';
+import { buildEdgePolicies } from './policies/build-policies.js';
 import {
   PROTOCOLS,
   byString,
@@ -84,9 +89,13 @@ export function buildModel(state: ConsulState, previous?: MeshModel | null): Mes
     proxies.set(key, proxyOf(e, kindOf(e) as 'connect-proxy' | 'api-gateway', state));
   }
 
+  const gatewayCertificates = buildGatewayCertificates(state.configEntries.inlineCertificates ?? [], previous?.gatewayCertificates, problems);
   const gateways = new Map<string, ApiGateway>();
   for (const { value } of parseAll(state.configEntries.apiGateways, 'api-gateway', apiGatewaySchema, problems)) {
-    gateways.set(value.Name, gatewayOf(value));
+    const gateway = gatewayOf(value);
+    const redirect = checkGatewayEdge(value, gatewayCertificates, problems);
+    if (redirect !== undefined) gateway.httpsRedirectPort = redirect;
+    gateways.set(value.Name, gateway);
   }
   const sortedGateways = new Map([...gateways.entries()].sort(([a], [b]) => byString(a, b)));
 
@@ -133,8 +142,19 @@ export function buildModel(state: ConsulState, previous?: MeshModel | null): Mes
   );
   const meshTls = buildMeshTls(state.configEntries.mesh, previous?.meshTls, problems);
   registrationProblems(entries, state.datacenter, problems);
-  const chainParts = buildChainParts(state, entries, { proxies, httpRoutes, datacenter: state.datacenter }, previous, problems, protocolOf);
+  const tcpRoutes = parseAll(state.configEntries.tcpRoutes ?? [], 'tcp-route', tcpRouteSchema, problems)
+    .map(({ value }) => tcpRouteOf(value))
+    .sort((a, b) => byString(a.name, b.name));
+  // A tcp-route backend enters its service's chain like an http-route backend does.
+  const chainRoutes = tcpRoutes.length > 0 ? [...httpRoutes, ...tcpRoutes.map(tcpRouteAsChainUser)] : httpRoutes;
+  const chainParts = buildChainParts(state, entries, { proxies, httpRoutes: chainRoutes, datacenter: state.datacenter }, previous, problems, protocolOf);
   const accessLogs = buildAccessLogs(state.configEntries.proxyDefaults, problems);
+  checkTcpRoutes(tcpRoutes, sortedGateways, (name) => services.has(name), problems);
+
+  const edgePolicies = buildEdgePolicies(
+    { entries: state.policyKv ?? [], jwksChecks: state.jwksChecks, gateways: sortedGateways, httpRoutes, previous: previous?.edgePolicies },
+    problems,
+  );
 
   problems.sort((a, b) => byString(a.object, b.object) || byString(a.field, b.field) || byString(a.message, b.message));
   return {
@@ -151,6 +171,11 @@ export function buildModel(state: ConsulState, previous?: MeshModel | null): Mes
     accessLogs,
     gateways: sortedGateways,
     httpRoutes,
+    // Absent while no policy document exists, so models without policies are unchanged.
+    ...(edgePolicies.documents.size > 0 ? { edgePolicies } : {}),
+    // Absent when there are none, so models of meshes without edge TLS or TCP routes stay as they were.
+    ...(gatewayCertificates.size > 0 ? { gatewayCertificates } : {}),
+    ...(tcpRoutes.length > 0 ? { tcpRoutes } : {}),
     problems,
   };
 }
@@ -204,7 +229,11 @@ function proxyOf(e: HealthEntry, kind: 'connect-proxy' | 'api-gateway', state: C
   for (const u of p.Upstreams ?? []) {
     // Prepared queries, peers and other datacenters are reported as Problems (registrationProblems).
     if (!isServedUpstream(u, state.datacenter) || !u.DestinationName || !u.LocalBindPort) continue;
-    upstreams.push({ destinationName: u.DestinationName, localBindAddress: u.LocalBindAddress || '127.0.0.1', localBindPort: u.LocalBindPort });
+    const upstream: Upstream = { destinationName: u.DestinationName, localBindAddress: u.LocalBindAddress || '127.0.0.1', localBindPort: u.LocalBindPort };
+    // Config overriding protocol or connect timeout: the chain compiled with those (chain-key.ts).
+    const chain = chainRequestOf(u.DestinationName, u.Config);
+    if (chain) upstream.chain = chain.key;
+    upstreams.push(upstream);
   }
   upstreams.sort((a, b) => byString(a.destinationName, b.destinationName) || a.localBindPort - b.localBindPort);
   proxy.upstreams = upstreams;
@@ -260,7 +289,10 @@ function gatewayOf(entry: ApiGatewayEntry): ApiGateway {
   return {
     name: entry.Name,
     listeners: (entry.Listeners ?? [])
-      .map((l) => ({ name: l.Name, port: l.Port, protocol: l.Protocol || 'tcp', hostname: l.Hostname ?? '' }))
+      .map((l) => {
+        const tls = listenerTlsOf(l.TLS);
+        return { name: l.Name, port: l.Port, protocol: l.Protocol || 'tcp', hostname: l.Hostname ?? '', ...(tls ? { tls } : {}) };
+      })
       .sort((a, b) => byString(a.name, b.name)),
   };
 }

@@ -115,6 +115,75 @@ export const httpRouteSchema = z.object({
 export type HttpRouteEntry = z.infer<typeof httpRouteSchema>;
 export type HttpFiltersEntry = z.infer<typeof httpFiltersSchema>;
 
+// --- api-gateway listener TLS, inline-certificate, tcp-route (Consul 1.15 config_entry_gateways.go,
+// config_entry_inline_certificate.go, config_entry_routes.go) ---
+
+/** Listeners[].TLS: certificates by reference, versions and ciphers checked as the mesh entry's. */
+export const apiGatewayListenerTlsSchema = z
+  .object({
+    Certificates: z
+      .array(
+        z.object({
+          Kind: z.enum(['inline-certificate'], { message: "unsupported certificate kind: must be 'inline-certificate'" }),
+          Name: z.string().min(1, 'certificate reference must have a name'),
+        }),
+      )
+      .nullish(),
+    MinVersion: z.string().nullish(),
+    MaxVersion: z.string().nullish(),
+    CipherSuites: z.array(z.string()).nullish(),
+  })
+  .superRefine((tls, ctx) => {
+    const checked = meshTlsDirectionSchema.safeParse({ TLSMinVersion: tls.MinVersion, TLSMaxVersion: tls.MaxVersion, CipherSuites: tls.CipherSuites });
+    if (checked.success) return;
+    const rename: Record<string, string> = { TLSMinVersion: 'MinVersion', TLSMaxVersion: 'MaxVersion' };
+    for (const issue of checked.error.issues) {
+      const [head, ...rest] = issue.path;
+      const message = issue.message.replace(/TLSMaxVersion/g, 'MaxVersion').replace(/TLSMinVersion/g, 'MinVersion');
+      ctx.addIssue({ code: 'custom', path: [rename[String(head)] ?? (head as PropertyKey), ...rest] as (string | number)[], message });
+    }
+  });
+
+export type ApiGatewayListenerTlsEntry = z.infer<typeof apiGatewayListenerTlsSchema>;
+
+export const inlineCertificateSchema = z.object({
+  Kind: z.literal('inline-certificate'),
+  Name: z.string().min(1, 'the certificate needs a Name'),
+  Certificate: z.string().min(1, 'Certificate must hold a PEM certificate'),
+  PrivateKey: z.string().min(1, 'PrivateKey must hold a PEM private key'),
+});
+
+export type InlineCertificateEntry = z.infer<typeof inlineCertificateSchema>;
+
+export const tcpRouteSchema = z
+  .object({
+    Kind: z.literal('tcp-route'),
+    Name: z.string().min(1, 'the route needs a Name'),
+    Parents: z
+      .array(
+        z.object({
+          Kind: z.enum(['api-gateway', ''], { message: "unsupported parent kind: must be 'api-gateway'" }).nullish(),
+          Name: z.string().min(1, 'a parent needs the Name of an api-gateway'),
+          SectionName: z.string().nullish(),
+        }),
+      )
+      .nullish(),
+    Services: z
+      .array(z.object({ Name: z.string().min(1, 'a backend service needs a Name') }))
+      .max(1, 'tcp-route currently only supports one service (as Consul 1.15)')
+      .nullish(),
+  })
+  .superRefine((route, ctx) => {
+    const seen = new Set<string>();
+    for (const [i, p] of (route.Parents ?? []).entries()) {
+      const key = `${p.Name}/${p.SectionName ?? ''}`;
+      if (seen.has(key)) ctx.addIssue({ code: 'custom', path: ['Parents', i], message: 'route parents must be unique' });
+      seen.add(key);
+    }
+  });
+
+export type TcpRouteEntry = z.infer<typeof tcpRouteSchema>;
+
 export const apiGatewaySchema = z
   .object({
     Kind: z.literal('api-gateway'),
@@ -126,9 +195,11 @@ export const apiGatewaySchema = z
           Port: z.number().int().min(1).max(65535),
           Protocol: z.enum(['http', 'tcp', '']).nullish(),
           Hostname: z.string().nullish(),
+          TLS: apiGatewayListenerTlsSchema.nullish(),
         }),
       )
       .nullish(),
+    Meta: stringMap.nullish(),
   })
   .superRefine((gw, ctx) => {
     const names = new Set<string>();

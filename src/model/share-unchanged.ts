@@ -1,7 +1,7 @@
 // Structural sharing between consecutive models: every part of `next` that equals the same part of
 // `prev` is replaced by prev's object. Unchanged services, proxies, gateways, routes, leaf
 // certificates (per service), intention sets (per destination), chains (per service), target
-// endpoints (per target) and upstream configs (per pair) keep their identity, so later
+// endpoints (per target), upstream configs (per pair) and inline-certificates (per name) keep their identity, so later
 // stages can skip them with a `===` check and memoized pieces stay valid. A leaf renewal changes
 // one entry of `connect.leaves` and nothing else.
 import { deepEqual } from './equal-model.js';
@@ -23,6 +23,8 @@ export function shareUnchanged(prev: MeshModel | null, next: MeshModel): MeshMod
     accessLogs: deepEqual(prev.accessLogs, next.accessLogs) ? prev.accessLogs : next.accessLogs,
     gateways: shareMap(prev.gateways, next.gateways),
     httpRoutes: deepEqual(prev.httpRoutes, next.httpRoutes) ? prev.httpRoutes : next.httpRoutes,
+    ...shareEdge(prev, next),
+    ...shareEdgePolicies(prev, next),
     problems: deepEqual(prev.problems, next.problems) ? prev.problems : next.problems,
   };
 }
@@ -43,8 +45,31 @@ export function sameModel(a: MeshModel, b: MeshModel): boolean {
     a.accessLogs === b.accessLogs &&
     a.gateways === b.gateways &&
     a.httpRoutes === b.httpRoutes &&
+    a.edgePolicies === b.edgePolicies &&
+    a.gatewayCertificates === b.gatewayCertificates &&
+    a.tcpRoutes === b.tcpRoutes &&
     a.problems === b.problems
   );
+}
+
+/** inline-certificates (per name) and tcp-routes; absent stays absent. */
+function shareEdge(prev: MeshModel, next: MeshModel): Pick<MeshModel, 'gatewayCertificates' | 'tcpRoutes'> {
+  const out: Pick<MeshModel, 'gatewayCertificates' | 'tcpRoutes'> = {};
+  if (next.gatewayCertificates !== undefined) {
+    out.gatewayCertificates = prev.gatewayCertificates === undefined ? next.gatewayCertificates : shareMap(prev.gatewayCertificates, next.gatewayCertificates);
+  }
+  if (next.tcpRoutes !== undefined) out.tcpRoutes = deepEqual(prev.tcpRoutes, next.tcpRoutes) ? prev.tcpRoutes : next.tcpRoutes;
+  return out;
+}
+
+/** Edge policies: unchanged gateways keep their object, so only gateways whose policies changed are translated again. */
+function shareEdgePolicies(prev: MeshModel, next: MeshModel): Pick<MeshModel, 'edgePolicies'> {
+  if (next.edgePolicies === undefined) return {};
+  const p = prev.edgePolicies;
+  if (p === undefined) return { edgePolicies: next.edgePolicies };
+  const documents = shareMap(p.documents, next.edgePolicies.documents);
+  const gateways = shareMap(p.gateways, next.edgePolicies.gateways);
+  return { edgePolicies: documents === p.documents && gateways === p.gateways ? p : { documents, gateways } };
 }
 
 function shareConnect(prev: ConnectModel, next: ConnectModel): ConnectModel {

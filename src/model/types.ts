@@ -1,6 +1,7 @@
 // The model (IR): plain, validated, comparable data derived from Consul state.
 // Produced by src/model (buildModel), consumed by src/translate. No I/O, no classes.
 import type { CompiledChain, UpstreamConfig } from './discovery-chain/types.js';
+import type { EdgePoliciesModel } from './policies/types.js';
 
 /** Consul's service-defaults protocol values. Anything else is a validation problem. */
 export type Protocol = 'tcp' | 'http' | 'http2' | 'grpc';
@@ -38,6 +39,12 @@ export interface Upstream {
   /** Default '127.0.0.1' as in Consul. */
   localBindAddress: string;
   localBindPort: number;
+  /**
+   * When the registration's upstream Config overrides `protocol` or `connect_timeout_ms`: the key
+   * (chainKey) of the chain in `MeshModel.chains` this upstream uses, compiled with those overrides.
+   * Absent: the service's own chain.
+   */
+  chain?: string;
 }
 
 /**
@@ -67,12 +74,48 @@ export interface GatewayListener {
   protocol: 'http' | 'tcp';
   /** Optional hostname the listener is restricted to ('' = any). */
   hostname: string;
+  /** Listener `TLS`: terminate TLS with these certificates; absent = plaintext. */
+  tls?: GatewayListenerTls;
+}
+
+/** An api-gateway listener's `TLS` block. */
+export interface GatewayListenerTls {
+  /** Names of `inline-certificate` entries, in the order written. */
+  certificates: string[];
+  /** MinVersion, MaxVersion and CipherSuites of the listener (OpenSSL cipher names). */
+  params: TlsParams;
+}
+
+/** A validated `inline-certificate` config entry. */
+export interface GatewayCertificate {
+  name: string;
+  /** Certificate followed by any intermediates, ending in a newline. */
+  certPem: string;
+  /** PEM private key, ending in a newline. Never logged or shown. */
+  privateKeyPem: string;
+  /** The certificate's CN and DNS SANs, lower-cased, unique, in certificate order: its SNI names. */
+  hosts: string[];
+  /** RFC 3339 end of validity. */
+  notAfter: string;
+}
+
+/** A `tcp-route` config entry. */
+export interface TcpRoute {
+  name: string;
+  parents: RouteParent[];
+  /** Backend service names (Consul 1.15 allows one). */
+  services: string[];
 }
 
 /** An `api-gateway` config entry. */
 export interface ApiGateway {
   name: string;
   listeners: GatewayListener[];
+  /**
+   * From the entry's Meta `meshgate.io/https-redirect`: the port of a TLS listener of this gateway
+   * that every plaintext HTTP listener redirects to (301). Absent = no redirect.
+   */
+  httpsRedirectPort?: number;
 }
 
 export type PathMatchKind = 'exact' | 'prefix' | 'regex';
@@ -272,7 +315,8 @@ export interface MeshModel {
   intentions: IntentionsModel;
   /**
    * Discovery chains (from Consul's /v1/discovery-chain/:service) by service name, for every
-   * upstream of a served sidecar and every backend of a served gateway's routes.
+   * upstream of a served sidecar and every backend of a served gateway's routes; and by
+   * `Upstream.chain` for upstreams whose Config overrides protocol or connect timeout.
    */
   chains: ReadonlyMap<string, CompiledChain>;
   /**
@@ -288,6 +332,18 @@ export interface MeshModel {
   gateways: ReadonlyMap<string, ApiGateway>;
   /** http-route config entries, sorted by name. */
   httpRoutes: readonly HttpRoute[];
+  /**
+   * Valid inline-certificate config entries by name (an invalid or expired entry keeps its last
+   * valid version). Absent = none.
+   */
+  gatewayCertificates?: ReadonlyMap<string, GatewayCertificate>;
+  /** tcp-route config entries, sorted by name. Absent = none. */
+  tcpRoutes?: readonly TcpRoute[];
   /** Every problem found while building the model; the offending object is left out. */
+  /**
+   * Edge policies from the policy documents in Consul's KV (JWT, rate limits, retries, ...),
+   * resolved per api-gateway route; absent = none.
+   */
+  edgePolicies?: EdgePoliciesModel;
   problems: readonly Problem[];
 }

@@ -24,6 +24,7 @@ import { type Output, addProblem } from './resource-list.js';
 import { type RankedMatch, compareMatches } from './route-precedence.js';
 import { type BackendTarget, addBackend, backendRouteAction } from './gateway-backends.js';
 import { TOTAL_SPLIT_WEIGHT, splitClusterWeights } from './chain-routes.js';
+import { listenerPolicyContext, routePolicyParts, withRoutePolicies } from './http-filters/registry.js';
 
 const MATCH_ALL: HttpMatch = { headers: [], query: [] };
 
@@ -166,8 +167,11 @@ export function buildGatewayRouteConfig(
   listener: GatewayListener,
 ): RouteConfiguration {
   const entries: Entry[] = [];
+  const policies = listenerPolicyContext(model, gateway, listener);
   for (const route of model.httpRoutes) {
     if (!routeAttachesTo(route, gateway, listener)) continue;
+    // Edge policies of the route (typed_per_filter_config, retries, timeouts, rate-limit descriptors).
+    const policyParts = routePolicyParts(policies, route.name);
     const hostnames = effectiveHostnames(route.hostnames, listener.hostname);
     if (hostnames.length === 0) {
       addProblem(out, {
@@ -184,7 +188,8 @@ export function buildGatewayRouteConfig(
       matches.forEach((match, matchIndex) => {
         const action =
           base.action?.$case === 'route' ? { ...base.action, value: { ...base.action.value, ...rewriteFields(rewrite, match) } } : base.action;
-        entries.push({ routeName: route.name, ruleIndex, matchIndex, match, hostnames, route: { match: routeMatch(match), ...base, action } });
+        const entry = withRoutePolicies({ match: routeMatch(match), ...base, action }, policyParts);
+        entries.push({ routeName: route.name, ruleIndex, matchIndex, match, hostnames, route: entry });
       });
     });
   }

@@ -129,3 +129,17 @@ export const AGGREGATE_CLUSTER_TYPE = 'envoy.clusters.aggregate';
 /** Consul's access log names: on the listener itself, and on its HCM / tcp_proxy filter. */
 export const LISTENER_ACCESS_LOG = 'Consul Listener Log';
 export const FILTER_ACCESS_LOG = 'Consul Listener Filter Log';
+
+/**
+ * SDS name of an api-gateway listener certificate: `inline-certificate:<entry name>`. Named after
+ * the config entry, never its content, so a certificate rotation re-sends this Secret only.
+ */
+export function gatewayCertificateSecretName(certificate: string): string {
+  return `inline-certificate:${certificate}`;
+}
+
+/** Filter chain of a TLS gateway listener with several certificates that no SNI name selects (Consul's). */
+export const DEFAULT_FILTER_CHAIN = 'default';
+
+/** Envoy's TLS inspector listener filter (reads SNI and ALPN from the ClientHello). */
+export const TLS_INSPECTOR_FILTER = 'envoy.filters.listener.tls_inspector';

@@ -71,7 +71,8 @@ export function addUpstream(out: Output, model: MeshModel, proxy: ProxyModel, up
       message: `upstream "${destination}" of proxy ${proxy.id} names a service that is not registered in Consul; connections to ${upstream.localBindAddress}:${upstream.localBindPort} fail until it is.`,
     });
   }
-  const chain = model.chains.get(destination);
+  // An upstream whose Config overrides protocol or connect timeout uses the chain compiled with those.
+  const chain = (upstream.chain !== undefined ? model.chains.get(upstream.chain) : undefined) ?? model.chains.get(destination);
   const config = model.upstreamConfigs.get(upstreamConfigKey(proxy.destinationService, destination));
   let listener;
   let route: RouteConfiguration | undefined;

@@ -10,7 +10,7 @@ import { WriteWindow } from './flow-control.js';
 import { isAmbiguous, streamCacheKey, type Identify } from './identity.js';
 import { NonceGenerator } from './nonce.js';
 import { TYPE_ORDER, TYPE_SHORT_NAMES, TypeUrl, isTypeUrl } from './resource-types.js';
-import type { StreamRejection, XdsObserver } from './observer.js';
+import type { StreamProxy, StreamRejection, XdsObserver } from './observer.js';
 import type { StreamStatus } from './status.js';
 import { deferRemovals, referrersWait, warmingIn } from './send-order.js';
 import { TypeState } from './stream-state.js';
@@ -70,6 +70,8 @@ export abstract class AdsStream<Req extends AdsRequest, Plan> implements StreamH
   private readonly window: WriteWindow;
   /** When the oldest change this stream has not yet seen ACKed reached the cache (epoch ms). */
   private changedSince: number | null = null;
+  /** Who this stream serves, once its first request named the proxy (see proxyRef()). */
+  private ref: StreamProxy | null = null;
 
   protected abstract readonly protocol: 'sotw' | 'delta';
   protected abstract readonly requestName: string;
@@ -161,11 +163,15 @@ export abstract class AdsStream<Req extends AdsRequest, Plan> implements StreamH
     if (req.errorDetail === undefined) {
       st.settle(null);
       this.ctx.observer.acked(type, this.protocol);
+      const proxy = this.proxyRef();
+      if (proxy) this.ctx.observer.proxyAcked?.(proxy, type, inflight.version);
       return;
     }
     const message = req.errorDetail.message || `error code ${req.errorDetail.code}`;
     st.settle(message);
     this.ctx.observer.nacked(type, this.protocol);
+    const proxy = this.proxyRef();
+    if (proxy) this.ctx.observer.proxyNacked?.(proxy, type, inflight.version, message);
     this.logger.warn(
       { node: this.nodeId, type: TYPE_SHORT_NAMES[st.typeUrl], version: inflight.version, nonce: inflight.nonce, error: message },
       `proxy ${this.nodeId} rejected ${TYPE_SHORT_NAMES[st.typeUrl]} version ${inflight.version}: ${message}`,
@@ -179,6 +185,15 @@ export abstract class AdsStream<Req extends AdsRequest, Plan> implements StreamH
     const bytes = build(nonce);
     this.window.write(bytes);
     this.ctx.observer.pushed(TYPE_SHORT_NAMES[st.typeUrl], this.protocol, bytes.length);
+    const proxy = this.proxyRef();
+    if (proxy) this.ctx.observer.proxySent?.(proxy, TYPE_SHORT_NAMES[st.typeUrl], version);
+  }
+
+  /** Who this stream serves, for the per-proxy observer events; null before its first request. */
+  private proxyRef(): StreamProxy | null {
+    if (this.nodeId === null || this.cacheKey === null) return null;
+    this.ref ??= { streamId: this.id, nodeId: this.nodeId, nodeName: this.nodeName, cacheKey: this.cacheKey };
+    return this.ref;
   }
 
   /** A re-sent cluster needs its endpoints again: Envoy's cluster warming waits for them. */
@@ -214,6 +229,7 @@ export abstract class AdsStream<Req extends AdsRequest, Plan> implements StreamH
         this.nodeCluster = req.node?.cluster ?? '';
         this.cacheKey = streamCacheKey(id, this.nodeName);
         this.unwatch = this.ctx.cache.watch(this.cacheKey, (changed) => this.onCacheChange(changed));
+        this.ctx.observer.proxyConnected?.(this.proxyRef()!);
         this.logger.debug({ node: id, nodeName: this.nodeName, peer: this.peer, protocol: this.protocol }, 'ADS stream opened');
         const found = this.ctx.identify(id, this.nodeName);
         if (isAmbiguous(found)) {
@@ -317,6 +333,7 @@ export abstract class AdsStream<Req extends AdsRequest, Plan> implements StreamH
     for (const st of this.types.values()) if (!st.lastResponseAcked) return; // NACKed: not converged
     this.ctx.observer.converged(Math.max(0, Date.now() - this.changedSince) / 1000);
     this.changedSince = null;
+    this.ctx.observer.proxyConverged?.(this.proxyRef()!);
   }
 
   private subject(): AccessSubject | null {
@@ -342,6 +359,8 @@ export abstract class AdsStream<Req extends AdsRequest, Plan> implements StreamH
     this.unwatch?.();
     this.unwatch = null;
     this.ctx.access?.remove(this.gate);
+    const proxy = this.proxyRef();
+    if (proxy) this.ctx.observer.proxyDisconnected?.(proxy);
     this.ctx.onClose(this);
     this.logger.debug({ node: this.nodeId, peer: this.peer }, 'ADS stream closed');
   }

@@ -6,6 +6,14 @@ export type StreamRejection = 'max_streams' | 'max_request_bytes' | 'permission_
 
 export type StreamProtocol = 'sotw' | 'delta';
 
+/** The proxy a stream serves: what it sent as node.id and node.metadata.node_name, and the cache key it reads. */
+export interface StreamProxy {
+  streamId: number;
+  nodeId: string;
+  nodeName: string | null;
+  cacheKey: string;
+}
+
 export interface XdsObserver {
   /** A response of `type` (short name: 'clusters', ...) was written to a stream. */
   pushed(type: string, protocol: StreamProtocol, bytes: number): void;
@@ -20,6 +28,17 @@ export interface XdsObserver {
   queuedBytes(delta: number): void;
   /** Seconds from a change reaching the cache to the proxy's ACK of the last response it needed. */
   converged(seconds: number): void;
+  // Per-proxy events, for convergence traces (src/trace). Optional: metrics do not need them.
+  /** A stream named its proxy (its first request). */
+  proxyConnected?(proxy: StreamProxy): void;
+  proxyDisconnected?(proxy: StreamProxy): void;
+  /** A response of `type` with `version` was written to the proxy's stream. */
+  proxySent?(proxy: StreamProxy, type: string, version: string): void;
+  proxyAcked?(proxy: StreamProxy, type: string, version: string): void;
+  /** The proxy rejected `version` of `type` with Envoy's error_detail `message`. */
+  proxyNacked?(proxy: StreamProxy, type: string, version: string, message: string): void;
+  /** After a change reached the cache, the proxy ACKed every response it needed and nothing is left to send. */
+  proxyConverged?(proxy: StreamProxy): void;
 }
 
 export const NO_OBSERVER: XdsObserver = {

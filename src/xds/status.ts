@@ -38,6 +38,8 @@ export interface StreamStatus {
   /** What was written to the stream and what of it the proxy has not read yet. */
   flow?: FlowStatus;
   types: TypeStatus[];
+  /** The meshgate replica serving the stream (hostname:xDS port); added where the admin API is wired (src/app/meshgate.ts). */
+  replica?: string;
 }
 
 export interface StatusSource {

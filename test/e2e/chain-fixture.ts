@@ -169,6 +169,8 @@ export interface ChainMeshSpec {
   instances: Instance[];
   /** Upstreams of the client, bound on their own port on each client sidecar. Default ['api']. */
   upstreams?: string[];
+  /** The registration's upstream `Config`, by upstream, the same on both client sidecars. */
+  upstreamConfig?: Record<string, Record<string, unknown>>;
   /** Config entries written before any proxy starts (service-defaults with protocols and the like). */
   entries?: Record<string, unknown>[];
   /** Who serves the destination sidecars. Default meshgate. */
@@ -234,7 +236,13 @@ export async function startChainMesh(spec: ChainMeshSpec): Promise<ChainMesh> {
           SidecarService: {
             Port: sidecarPort,
             Checks: [passingTtl(`${clientId(server)}-sidecar-ttl`)],
-            Proxy: { Upstreams: upstreams.map((u) => ({ DestinationName: u, LocalBindPort: upstreamPorts[server][u] })) },
+            Proxy: {
+              Upstreams: upstreams.map((u) => ({
+                DestinationName: u,
+                LocalBindPort: upstreamPorts[server][u],
+                ...(spec.upstreamConfig?.[u] ? { Config: spec.upstreamConfig[u] } : {}),
+              })),
+            },
           },
         },
       });

@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checkCertificate } from '../../src/model/gateway-certificates.js';
 import type {
   ChainHashPolicy,
   ChainHeaderModifiers,
@@ -23,6 +24,8 @@ import {
   type ApiGateway,
   type Endpoint,
   type ConnectModel,
+  type GatewayCertificate,
+  type TcpRoute,
   type HttpRoute,
   type HttpRouteFilters,
   type IntentionSet,
@@ -37,6 +40,22 @@ import {
   proxyKey,
 } from '../../src/model/types.js';
 
+import { buildEdgePolicies } from '../../src/model/policies/build-policies.js';
+
+/**
+ * `policyDocuments` (KV key → document object) are resolved as meshgate resolves the KV documents,
+ * against the case's gateways and routes; their model Problems are not part of the translation.
+ */
+function edgePolicies(raw: any, model: MeshModel): Pick<MeshModel, 'edgePolicies'> {
+  if (raw.policyDocuments === undefined) return {};
+  const entries = Object.entries<any>(raw.policyDocuments).map(([Key, doc]) => ({
+    Key,
+    Value: Buffer.from(typeof doc === 'string' ? doc : JSON.stringify(doc)).toString('base64'),
+    ModifyIndex: 1,
+  }));
+  return { edgePolicies: buildEdgePolicies({ entries, gateways: model.gateways, httpRoutes: model.httpRoutes }, []) };
+}
+
 const testdata = join(dirname(fileURLToPath(import.meta.url)), 'testdata');
 const read = (name: string) => readFileSync(join(testdata, name), 'utf8');
 
@@ -45,12 +64,45 @@ export const TEST_CA_PEM = read('ca.pem');
 export const TEST_LEAF_PEM = read('leaf.pem');
 export const TEST_LEAF_KEY_PEM = read('leaf-key.pem');
 
+/** Edge test certificates (api-gateway listener TLS), by base name in testdata/: `<name>.pem`, `<name>-key.pem`. */
+export const EDGE_CERT_NAMES = ['edge-a', 'edge-b', 'edge-expired'] as const;
+const edgePems = EDGE_CERT_NAMES.flatMap((n) => [`${n}.pem`, `${n}-key.pem`]);
+
 /** What golden outputs show instead of the test PEMs, so key material never appears in a diff. */
 export const PEM_PLACEHOLDERS: ReadonlyMap<string, string> = new Map([
   [TEST_CA_PEM, '<testdata/ca.pem>'],
   [TEST_LEAF_PEM, '<testdata/leaf.pem>'],
   [TEST_LEAF_KEY_PEM, '<testdata/leaf-key.pem>'],
+  ...edgePems.map((f) => [read(f), `<testdata/${f}>`] as [string, string]),
 ]);
+
+/**
+ * `gatewayCertificates: { "<entry name>": "<testdata base name>" }` → checked certificates (hosts
+ * from the PEM, as the model derives them). Absent stays absent.
+ */
+function gatewayCertificates(raw: any): Map<string, GatewayCertificate> | undefined {
+  if (raw === undefined) return undefined;
+  const out = new Map<string, GatewayCertificate>();
+  for (const [name, file] of Object.entries<string>(raw)) {
+    const checked = checkCertificate({ Kind: 'inline-certificate', Name: name, Certificate: read(`${file}.pem`), PrivateKey: read(`${file}-key.pem`) }, Date.parse('2030-01-01T00:00:00Z'));
+    if (!checked.ok) throw new Error(`golden certificate ${name} (${file}): ${checked.message}`);
+    out.set(name, checked.cert);
+  }
+  return out;
+}
+
+/** Listener `tls: { certificates, params? }` gets empty cipher suites by default. */
+function gateway(g: any): ApiGateway {
+  return {
+    ...g,
+    listeners: (g.listeners ?? []).map((l: any) => (l.tls ? { ...l, tls: { certificates: l.tls.certificates, params: tlsParams(l.tls.params) } } : l)),
+  };
+}
+
+function tcpRoute(r: any): TcpRoute {
+  return { name: r.name, parents: r.parents.map((p: any) => ({ kind: 'api-gateway', sectionName: '', ...p })), services: r.services };
+}
+
 
 function testLeaf(service: string): LeafCert {
   return { service, certPem: TEST_LEAF_PEM, privateKeyPem: TEST_LEAF_KEY_PEM, serialNumber: '01', validBefore: '2125-01-01T00:00:00Z' };
@@ -202,7 +254,7 @@ export function parseModel(raw: any): MeshModel {
   const proxies = new Map<string, ProxyModel>(Object.values<any>(raw.proxies ?? {}).map((p) => [proxyKey(p.node, p.id), proxy(p)]));
   const identities = new Set<string>(services.keys());
   for (const p of proxies.values()) identities.add(p.destinationService ?? p.service);
-  return {
+  const model: MeshModel = {
     datacenter: raw.datacenter,
     trustDomain: raw.trustDomain ?? '',
     services,
@@ -214,10 +266,13 @@ export function parseModel(raw: any): MeshModel {
     targetEndpoints: map<Endpoint[]>(raw.targetEndpoints, (e) => e),
     upstreamConfigs: map<UpstreamConfig>(raw.upstreamConfigs, (u) => u),
     accessLogs: accessLogs(raw.accessLogs),
-    gateways: map<ApiGateway>(raw.gateways, (g) => g),
+    gateways: map<ApiGateway>(raw.gateways, gateway),
     httpRoutes: (raw.httpRoutes ?? []).map(httpRoute),
+    ...(raw.gatewayCertificates !== undefined ? { gatewayCertificates: gatewayCertificates(raw.gatewayCertificates) } : {}),
+    ...(raw.tcpRoutes !== undefined ? { tcpRoutes: raw.tcpRoutes.map(tcpRoute) } : {}),
     problems: raw.problems ?? [],
   };
+  return { ...model, ...edgePolicies(raw, model) };
 }
 
 export function loadGoldenInput(file: string): GoldenInput {

@@ -1,8 +1,10 @@
-// The discovery-chain part of the model: chains the served proxies use, the endpoints of their
-// subset targets, the resolved UpstreamConfig per (downstream, upstream), and Problems for the
+// The discovery-chain part of the model: chains the served proxies use (the services' own, and
+// those Consul compiles with an upstream's protocol / connect timeout overrides), the endpoints of
+// their subset targets, the resolved UpstreamConfig per (downstream, upstream), and Problems for the
 // registration features meshgate does not implement.
 import type { ConsulState, HealthEntry } from '../../consul/state.js';
 import { byString, upstreamConfigKey, type Endpoint, type MeshModel, type Problem, type Protocol, type ProxyModel } from '../types.js';
+import { chainRequestOf, wouldCustomize, type ChainFacts, type ChainOverrides } from './chain-key.js';
 import { defaultChain, externalSnis } from './default-chain.js';
 import { chainObject, parseChain } from './parse.js';
 import type { CompiledChain, UpstreamConfig } from './types.js';
@@ -108,6 +110,7 @@ export function buildChainParts(
     }
     if (chain) chains.set(service, chain);
   }
+  addOverrideChains(state, entries, chains, previous, problems);
   // Sidecars by destination service, for OnlyPassing targets without a filter.
   const sidecarsOf = new Map<string, HealthEntry[]>();
   for (const e of entries) {
@@ -138,7 +141,7 @@ export function buildChainParts(
   return {
     chains,
     targetEndpoints: new Map([...targetEndpoints].sort(([a], [b]) => byString(a, b))),
-    upstreamConfigs: buildUpstreamConfigs(state, entries, chains, model.datacenter, problems),
+    upstreamConfigs: buildUpstreamConfigs(state, entries, model.datacenter, problems),
   };
 }
 
@@ -161,13 +164,11 @@ export function endpointsOf(list: readonly HealthEntry[], onlyPassing: boolean):
 function buildUpstreamConfigs(
   state: ConsulState,
   entries: readonly HealthEntry[],
-  chains: ReadonlyMap<string, CompiledChain>,
   datacenter: string,
   problems: Problem[],
 ): Map<string, UpstreamConfig> {
   const central = centralUpstreamConfigs(state.configEntries.serviceDefaults, problems);
   const out = new Map<string, UpstreamConfig>();
-  const reported = new Set<string>();
   for (const e of entries) {
     if ((e.Service.Kind ?? '') !== 'connect-proxy') continue;
     const downstream = e.Service.Proxy?.DestinationServiceName;
@@ -178,34 +179,78 @@ function buildUpstreamConfigs(
       const where = { object: proxyObject(e), field: `Proxy.Upstreams[${i}].Config` };
       const cfg = resolveUpstreamConfig(central.get(downstream), u.DestinationName, u.Config, where, problems);
       if (!out.has(key)) out.set(key, cfg);
-      const chain = chains.get(u.DestinationName);
-      if (chain && !reported.has(key)) {
-        const why = customizes(cfg, chain);
-        if (why) {
-          reported.add(key);
-          problems.push({
-            code: 'UNSUPPORTED_FEATURE',
-            object: where.object,
-            field: where.field,
-            message:
-              `upstream '${u.DestinationName}' overrides ${why} of its discovery chain; Consul compiles a customized chain for it ` +
-              `(cluster names prefixed '<hash>~'), meshgate uses the service's own chain`,
-          });
-        }
-      }
     }
   }
   return new Map([...out].sort(([a], [b]) => byString(a, b)));
 }
 
-/** What of `cfg` would make Consul compile a customized chain ('' = nothing). */
-function customizes(cfg: UpstreamConfig, chain: CompiledChain): string {
+/** What decides whether overrides customize a compiled chain: its protocol, resolver and target connect timeouts. */
+export function compiledChainFacts(chain: CompiledChain): ChainFacts {
+  const timeouts: number[] = [];
+  for (const node of Object.values(chain.nodes)) if (node.type === 'resolver') timeouts.push(node.connectTimeoutMs);
+  for (const target of Object.values(chain.targets)) timeouts.push(target.connectTimeoutMs);
+  return { protocol: chain.protocol, connectTimeoutsMs: timeouts };
+}
+
+function describeOverrides(o: ChainOverrides, chain: CompiledChain): string {
   const parts: string[] = [];
-  if (cfg.protocol && cfg.protocol !== chain.protocol) parts.push(`the protocol ('${cfg.protocol}' instead of '${chain.protocol}')`);
-  if (cfg.connectTimeoutMs) {
-    const start = chain.nodes[chain.startNode];
-    const resolverTimeout = start?.type === 'resolver' ? start.connectTimeoutMs : undefined;
-    if (resolverTimeout === undefined || resolverTimeout !== cfg.connectTimeoutMs) parts.push(`the connect timeout (${cfg.connectTimeoutMs} ms)`);
-  }
+  if (o.protocol !== undefined && o.protocol !== chain.protocol) parts.push(`the protocol ('${o.protocol}' instead of '${chain.protocol}')`);
+  if (o.connectTimeoutMs !== undefined) parts.push(`the connect timeout (${o.connectTimeoutMs} ms)`);
   return parts.join(' and ');
+}
+
+/**
+ * Adds, under its chain key, the chain of every upstream whose Config overrides protocol or connect
+ * timeout: the one Consul compiled with the overrides (state.chains under the same key) when it
+ * customizes the chain; the service's own chain when the overrides change nothing. A customized
+ * chain not read from Consul (yet) is a Problem; the upstream uses the service's own chain meanwhile.
+ */
+function addOverrideChains(
+  state: ConsulState,
+  entries: readonly HealthEntry[],
+  chains: Map<string, CompiledChain>,
+  previous: MeshModel | null | undefined,
+  problems: Problem[],
+): void {
+  const stateChains = state.chains ?? new Map<string, unknown>();
+  const parsed = new Map<string, CompiledChain | null>();
+  for (const e of entries) {
+    if ((e.Service.Kind ?? '') !== 'connect-proxy') continue;
+    for (const [i, u] of (e.Service.Proxy?.Upstreams ?? []).entries()) {
+      if (!u.DestinationName || !u.LocalBindPort || !isServedUpstream(u, state.datacenter)) continue;
+      const request = chainRequestOf(u.DestinationName, u.Config);
+      const base = request ? chains.get(request.service) : undefined;
+      if (!request || !base) continue;
+      if (!parsed.has(request.key)) {
+        const raw = stateChains.get(request.key);
+        let chain: CompiledChain | null = null;
+        if (raw !== undefined) {
+          chain = parseChain(request.key, raw, problems);
+          if (!chain) {
+            chain = previous?.chains.get(request.key) ?? null;
+            if (chain && chain !== previous?.chains.get(request.service)) {
+              problems.push({ code: 'DISCOVERY_CHAIN_INVALID', object: chainObject(request.key), field: '', message: 'keeping the last valid chain' });
+            } else chain = null;
+          }
+        }
+        parsed.set(request.key, chain);
+      }
+      const chain = parsed.get(request.key) ?? null;
+      if (chain) {
+        chains.set(request.key, chain);
+        continue;
+      }
+      chains.set(request.key, base);
+      if (wouldCustomize(request.overrides, compiledChainFacts(base))) {
+        problems.push({
+          code: 'CHAIN_OVERRIDES_NOT_APPLIED',
+          object: proxyObject(e),
+          field: `Proxy.Upstreams[${i}].Config`,
+          message:
+            `upstream '${u.DestinationName}' overrides ${describeOverrides(request.overrides, base)} of its discovery chain, but the chain ` +
+            `Consul compiles with that could not be read from Consul (yet; see /readyz and the logs); the service's own chain is used until it is`,
+        });
+      }
+    }
+  }
 }

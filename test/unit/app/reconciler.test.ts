@@ -36,7 +36,7 @@ describe('Reconciler', () => {
     const edge = model.proxies.get('edge-1')!;
     const proxies = new Map(model.proxies).set('edge-2', { ...edge, id: 'edge-2' });
     r.apply({ ...model, proxies });
-    const tcpListener = r.problems().filter((p) => p.code === 'LISTENER_PROTOCOL_UNSUPPORTED');
+    const tcpListener = r.problems().filter((p) => p.code === 'LISTENER_ROUTE_MISSING');
     expect(tcpListener).toHaveLength(1);
   });
 

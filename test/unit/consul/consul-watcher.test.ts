@@ -26,6 +26,11 @@ class FakeConsul {
   private readonly waiters = new Set<{ path: string; wake: () => void }>();
   private counter = 100;
 
+  constructor() {
+    // No policy document under meshgate/ yet: Consul answers 404 and, like any blocking query, waits for a change.
+    this.answers.set('/v1/kv/meshgate/', { status: 404, body: null, index: 1 });
+  }
+
   set(path: string, body: unknown, status = 200): void {
     this.answers.set(path, { status, body, index: ++this.counter });
     for (const w of [...this.waiters]) if (w.path === path) w.wake();
@@ -132,7 +137,7 @@ function baseline(consul: FakeConsul): void {
   consul.set('/v1/health/service/edge', [entry('edge', 'edge-1', 'api-gateway')]);
   consul.set('/v1/agent/connect/ca/leaf/web', leaf('web', '01'));
   consul.set('/v1/agent/connect/ca/leaf/edge', leaf('edge', '02'));
-  for (const kind of ['service-defaults', 'proxy-defaults', 'api-gateway', 'http-route', 'service-intentions', 'mesh', 'service-router', 'service-splitter', 'service-resolver']) {
+  for (const kind of ['service-defaults', 'proxy-defaults', 'api-gateway', 'http-route', 'service-intentions', 'mesh', 'inline-certificate', 'tcp-route', 'service-router', 'service-splitter', 'service-resolver']) {
     consul.set(`/v1/config/${kind}`, []);
   }
 }

@@ -89,6 +89,24 @@ function mutations(m: MeshModel): [string, MeshModel][] {
       out.push([`target ${target.id}: endpoints`, { ...m, targetEndpoints: replaced(m.targetEndpoints, target.id, [...current, endpoint]) }]);
     }
   }
+  for (const [name, cert] of m.gatewayCertificates ?? []) {
+    out.push([`certificate ${name} rotated`, { ...m, gatewayCertificates: replaced(m.gatewayCertificates!, name, { ...cert, certPem: cert.certPem + cert.certPem }) }]);
+    out.push([`certificate ${name} gone`, { ...m, gatewayCertificates: replaced(m.gatewayCertificates!, name, undefined) }]);
+  }
+  if (m.edgePolicies) {
+    const ep = m.edgePolicies;
+    for (const [name, g] of ep.gateways) {
+      // A policy change reaches the gateway's routes: every route loses its features.
+      const routes = new Map([...g.routes].map(([k, p]) => [k, { ...p, features: {} }]));
+      out.push([`edge policies of ${name}`, { ...m, edgePolicies: { ...ep, gateways: replaced(ep.gateways, name, { ...g, routes }) } }]);
+      out.push([`edge policies of ${name} removed`, { ...m, edgePolicies: { ...ep, gateways: replaced(ep.gateways, name, undefined) } }]);
+      if (g.rateLimitService) {
+        const rls = m.services.get(g.rateLimitService.service);
+        if (rls) out.push([`rate-limit service ${rls.name}: endpoints`, { ...m, services: replaced(m.services, rls.name, { ...rls, instances: [...rls.instances, endpoint] }) }]);
+      }
+    }
+  }
+  if (m.tcpRoutes) out.push(['tcp routes', { ...m, tcpRoutes: m.tcpRoutes.map((r) => ({ ...r, services: r.services.map((s) => `${s}-other`) })) }]);
   out.push(['access logs', { ...m, accessLogs: m.accessLogs === null ? { enabled: true, disableListenerLogs: false, type: 'stdout', path: '', textFormat: '', jsonFormat: '' } : null }]);
   return out;
 }
