@@ -38,6 +38,11 @@ export interface EnvoyBootstrapOptions {
   token?: string;
   /** Connect to meshgate over TLS (meshgate serve --xds-tls-cert). */
   tls?: XdsClientTls;
+  /**
+   * `envoy_prometheus_bind_addr` of the proxy's Config (host:port): a static listener serving the
+   * admin API's /stats/prometheus as /metrics there, as `consul connect envoy` writes it.
+   */
+  prometheusBindAddr?: XdsAddress;
 }
 
 export interface XdsClientTls {
@@ -159,6 +164,7 @@ export function envoyBootstrap(opts: EnvoyBootstrapOptions): object {
       layers: [{ name: 'base', static_layer: { 're2.max_program_size.error_level': 1048576 } }],
     },
     static_resources: {
+      ...(opts.prometheusBindAddr ? { listeners: [prometheusListener(opts.prometheusBindAddr)] } : {}),
       clusters: [
         {
           name: LOCAL_AGENT_CLUSTER,
@@ -178,6 +184,7 @@ export function envoyBootstrap(opts: EnvoyBootstrapOptions): object {
           },
           ...(opts.tls ? { transport_socket: xdsTransportSocket(opts.tls, replicas.map((r) => r.host)) } : {}),
         },
+        ...(opts.prometheusBindAddr ? [selfAdminCluster(opts.adminAddress ?? '127.0.0.1', opts.adminPort ?? 19000)] : []),
       ],
     },
     stats_config: {
@@ -203,5 +210,62 @@ export function envoyBootstrap(opts: EnvoyBootstrapOptions): object {
         ],
       },
     },
+  };
+}
+
+const SELF_ADMIN_CLUSTER = 'self_admin';
+
+/** The admin API as a cluster, for the listeners that expose part of it (Consul's `self_admin`). */
+function selfAdminCluster(address: string, port: number): object {
+  return {
+    name: SELF_ADMIN_CLUSTER,
+    ignore_health_on_host_removal: false,
+    connect_timeout: '5s',
+    type: isIP(address) !== 0 ? 'STATIC' : 'STRICT_DNS',
+    load_assignment: {
+      cluster_name: SELF_ADMIN_CLUSTER,
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(address, port) } }] }],
+    },
+  };
+}
+
+/** `envoy_prometheus_metrics_listener`: GET /metrics answers the admin API's /stats/prometheus; anything else 404. */
+function prometheusListener(bind: XdsAddress): object {
+  return {
+    name: 'envoy_prometheus_metrics_listener',
+    address: socketAddress(bind.host, bind.port),
+    filter_chains: [
+      {
+        filters: [
+          {
+            name: 'envoy.filters.network.http_connection_manager',
+            typed_config: {
+              '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+              stat_prefix: 'envoy_prometheus_metrics',
+              codec_type: 'HTTP1',
+              route_config: {
+                name: 'self_admin_route',
+                virtual_hosts: [
+                  {
+                    name: SELF_ADMIN_CLUSTER,
+                    domains: ['*'],
+                    routes: [
+                      { match: { path: '/metrics' }, route: { cluster: SELF_ADMIN_CLUSTER, prefix_rewrite: '/stats/prometheus' } },
+                      { match: { prefix: '/' }, direct_response: { status: 404 } },
+                    ],
+                  },
+                ],
+              },
+              http_filters: [
+                {
+                  name: 'envoy.filters.http.router',
+                  typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
+                },
+              ],
+            },
+          },
+        ],
+      },
+    ],
   };
 }

@@ -8,6 +8,8 @@ export interface ResolvedProxy {
   serviceName: string;
   kind: ProxyKind;
   nodeName: string;
+  /** The registration's Proxy.Config, with proxy-defaults and service-defaults merged in by Consul. */
+  config: Record<string, unknown>;
 }
 
 export interface ResolveProxyOptions {
@@ -25,6 +27,7 @@ interface Registration {
   service: string;
   destination: string | undefined;
   node: string;
+  config: Record<string, unknown> | null | undefined;
 }
 
 export async function resolveProxy(opts: ResolveProxyOptions): Promise<ResolvedProxy> {
@@ -57,7 +60,7 @@ export async function resolveProxy(opts: ResolveProxyOptions): Promise<ResolvedP
     );
   }
   const serviceName = reg.kind === 'connect-proxy' && reg.destination ? reg.destination : reg.service;
-  return { serviceName, kind: reg.kind, nodeName: reg.node };
+  return { serviceName, kind: reg.kind, nodeName: reg.node, config: reg.config ?? {} };
 }
 
 type Getter = (path: string) => Promise<unknown>;
@@ -66,7 +69,7 @@ async function fromAgent(get: Getter, opts: ResolveProxyOptions): Promise<Regist
   const svc = (await get(`/v1/agent/service/${encodeURIComponent(opts.proxyId)}`)) as {
     Kind?: string;
     Service?: string;
-    Proxy?: { DestinationServiceName?: string };
+    Proxy?: { DestinationServiceName?: string; Config?: Record<string, unknown> | null };
   } | null;
   if (svc === null) return undefined;
   // The node name goes into node.metadata.node_name: without it the proxy is identified by ID alone.
@@ -80,7 +83,7 @@ async function fromAgent(get: Getter, opts: ResolveProxyOptions): Promise<Regist
   }
   if (node === '') return undefined;
   if (opts.nodeName && node !== opts.nodeName) return undefined;
-  return { kind: svc.Kind ?? '', service: svc.Service ?? '', destination: svc.Proxy?.DestinationServiceName, node };
+  return { kind: svc.Kind ?? '', service: svc.Service ?? '', destination: svc.Proxy?.DestinationServiceName, node, config: svc.Proxy?.Config };
 }
 
 async function fromCatalog(get: Getter, opts: ResolveProxyOptions): Promise<Registration | undefined> {
@@ -91,7 +94,7 @@ async function fromCatalog(get: Getter, opts: ResolveProxyOptions): Promise<Regi
       Node: string;
       ServiceKind?: string;
       ServiceName: string;
-      ServiceProxy?: { DestinationServiceName?: string };
+      ServiceProxy?: { DestinationServiceName?: string; Config?: Record<string, unknown> | null };
     }>;
     const hits = entries.filter((e) => !opts.nodeName || e.Node === opts.nodeName);
     if (hits.length > 1) {
@@ -108,6 +111,7 @@ async function fromCatalog(get: Getter, opts: ResolveProxyOptions): Promise<Regi
         service: hit.ServiceName,
         destination: hit.ServiceProxy?.DestinationServiceName,
         node: hit.Node,
+        config: hit.ServiceProxy?.Config,
       };
     }
   }

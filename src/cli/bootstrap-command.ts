@@ -99,6 +99,22 @@ async function readCa(file: string): Promise<string> {
   return pem;
 }
 
+/**
+ * `envoy_prometheus_bind_addr` from the proxy's Config (proxy-defaults `Config` reaches it through
+ * Consul's merge), as `consul connect envoy` reads it; undefined when unset.
+ */
+function prometheusBindAddrOf(config: Record<string, unknown>, proxyId: string): { host: string; port: number } | undefined {
+  const value = config['envoy_prometheus_bind_addr'];
+  if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string' || !hostPort.safeParse(value).success) {
+    throw new MeshgateError(
+      'BOOTSTRAP_FAILED',
+      `envoy_prometheus_bind_addr ${JSON.stringify(value)} in the Config of proxy ${proxyId} (or proxy-defaults) must be host:port, e.g. 0.0.0.0:9102`,
+    );
+  }
+  return splitHostPort(value, 'envoy_prometheus_bind_addr');
+}
+
 /** Resolves the proxy and returns the bootstrap as pretty JSON; writes it to `output` when given. */
 export async function runBootstrap(opts: BootstrapOptions): Promise<string> {
   const proxy = await resolveProxy({
@@ -118,6 +134,7 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<string> {
           clientKeyFile: opts.xdsTlsKey,
         };
   const admin = splitHostPort(opts.adminAddr);
+  const prometheusBindAddr = prometheusBindAddrOf(proxy.config, opts.proxyId);
   const text =
     JSON.stringify(
       envoyBootstrap({
@@ -130,6 +147,7 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<string> {
         adminPort: admin.port,
         token: opts.token,
         tls,
+        prometheusBindAddr,
       }),
       null,
       2,

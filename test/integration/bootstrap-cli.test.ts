@@ -6,6 +6,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { binaryPath } from '../harness/binaries.js';
 import { startConsul, type ConsulAgent } from '../harness/consul.js';
+import { startEnvoy } from '../harness/envoy.js';
+import { eventually, httpGet } from '../harness/http.js';
 import { freePort } from '../harness/ports.js';
 import { ProcessGroup } from '../harness/processes.js';
 import { ensureCliBuilt, runCli } from '../unit/cli/compiled-cli.js';
@@ -133,5 +135,62 @@ describe('meshgate bootstrap against a real Consul', () => {
     const res = await runCli(['bootstrap', '--proxy-id', 'x', '--xds-addr', 'nope', '--consul-addr', consul.httpAddr]);
     expect(res.code).toBe(2);
     expect(res.stderr).toContain('--xds-addr');
+  });
+});
+
+/** Consul's bootstrap JSON mixes camelCase and snake_case keys; compare both in snake_case. */
+function snakeKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(snakeKeys);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => [k.startsWith('@') ? k : k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), snakeKeys(v)]),
+  );
+}
+
+describe('envoy_prometheus_bind_addr in proxy-defaults', () => {
+  it('adds the Prometheus listener consul connect envoy adds, and the Envoy serves /metrics there', async () => {
+    const [metricsPort, adminPort] = [await freePort(), await freePort()];
+    await consul.api.putConfigEntry({ Kind: 'proxy-defaults', Name: 'global', Config: { envoy_prometheus_bind_addr: `127.0.0.1:${metricsPort}` } });
+    try {
+      for (const [ours, theirs] of [
+        [['--proxy-id', 'web-sidecar-proxy'], ['-proxy-id', 'web-sidecar-proxy']],
+        [['--proxy-id', 'edge-1'], ['-gateway', 'api', '-service', 'edge', '-proxy-id', 'edge-1']],
+      ] as const) {
+        const mine = await meshgateBootstrap([...ours, '--admin-addr', `127.0.0.1:${adminPort}`]);
+        const consuls = snakeKeys(await consulBootstrap([...theirs, '-admin-bind', `127.0.0.1:${adminPort}`])) as any;
+        expect(mine.static_resources.listeners, ours[1]).toEqual(consuls.static_resources.listeners);
+        const selfAdmin = (b: any) => b.static_resources.clusters.find((c: any) => c.name === 'self_admin');
+        // Consul also writes the deprecated `http_protocol_options: {}`, Envoy's default (HTTP/1.1).
+        const { http_protocol_options: deprecated, ...consulSelfAdmin } = selfAdmin(consuls);
+        expect(deprecated).toEqual({});
+        expect(selfAdmin(mine)).toEqual(consulSelfAdmin);
+      }
+      // No xDS server answers here: Envoy opens its static listeners once the initial fetch gives up.
+      const bootstrap = await meshgateBootstrap(['--proxy-id', 'web-sidecar-proxy', '--admin-addr', `127.0.0.1:${adminPort}`]);
+      for (const source of [bootstrap.dynamic_resources.lds_config, bootstrap.dynamic_resources.cds_config]) source.initial_fetch_timeout = '0.5s';
+      const envoy = await startEnvoy(bootstrap, group);
+      try {
+        await eventually(async () => (await httpGet(`http://127.0.0.1:${metricsPort}/metrics`).catch(() => null))?.status === 200, { timeoutMs: 15_000 });
+        const metrics = await httpGet(`http://127.0.0.1:${metricsPort}/metrics`);
+        expect(metrics.status).toBe(200);
+        expect(metrics.body).toMatch(/^envoy_server_live\{.*\} 1$/m);
+        expect((await httpGet(`http://127.0.0.1:${metricsPort}/stats`)).status).toBe(404);
+      } finally {
+        await envoy.stop();
+      }
+    } finally {
+      await consul.api.deleteConfigEntry('proxy-defaults', 'global');
+    }
+  });
+
+  it('refuses a value that is not host:port, naming it', async () => {
+    await consul.api.putConfigEntry({ Kind: 'proxy-defaults', Name: 'global', Config: { envoy_prometheus_bind_addr: '9102' } });
+    try {
+      const res = await runCli(['bootstrap', '--proxy-id', 'web-sidecar-proxy', '--consul-addr', consul.httpAddr]);
+      expect(res.code).toBe(1);
+      expect(res.stderr).toContain('envoy_prometheus_bind_addr "9102"');
+    } finally {
+      await consul.api.deleteConfigEntry('proxy-defaults', 'global');
+    }
   });
 });

@@ -202,7 +202,11 @@ describe('ConsulWatcher against a real Consul agent', () => {
     expect(model.gateways.get('edge')!.listeners).toEqual([{ name: 'http', port: 8443, protocol: 'http', hostname: '' }]);
     expect(model.httpRoutes[0]!.rules[0]!.matches[0]!.path).toEqual({ kind: 'prefix', value: '/web' });
     expect(model.services.get('web')!.protocol).toBe('http');
-    expect(model.proxies.get(proxyKey(consul.nodeName, 'web-1-sidecar-proxy'))!.upstreams).toEqual([{ destinationName: 'api', localBindAddress: '127.0.0.1', localBindPort: 9191 }]);
+    expect(model.proxies.get(proxyKey(consul.nodeName, 'web-1-sidecar-proxy'))!.upstreams).toEqual([
+      // proxy-defaults' protocol reaches the upstream's Config through the agent's merge: an override that
+      // customizes nothing while it equals the chain's protocol (the model then uses the service's chain).
+      { destinationName: 'api', localBindAddress: '127.0.0.1', localBindPort: 9191, chain: 'api?protocol=http' },
+    ]);
     await consul.api.deleteConfigEntry('http-route', 'web-route');
     await eventually(() => watcher.state().configEntries.httpRoutes.length === 0, { timeoutMs: 10_000 });
   });
