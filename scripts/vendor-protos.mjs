@@ -34,6 +34,8 @@ const ROOTS = [
   'envoy/extensions/filters/http/lua/v3/lua.proto',
   // The ext_authz gRPC Check service: the e2e tests' authorization server implements it.
   'envoy/service/auth/v3/external_auth.proto',
+  // The rate limit ShouldRateLimit service: the e2e tests' rate-limit server implements it.
+  'envoy/service/ratelimit/v3/rls.proto',
   'envoy/extensions/clusters/aggregate/v3/cluster.proto',
   'envoy/extensions/access_loggers/file/v3/file.proto',
   'envoy/extensions/access_loggers/stream/v3/stream.proto',

@@ -27,7 +27,7 @@ export const rateLimitServiceSchema = z.strictObject({
 export const rateLimitServiceKind = policyKind({
   kind: 'rate-limit-service',
   schema: rateLimitServiceSchema,
-  contribute: (doc) => [
+  contribute: (doc, key) => [
     {
       type: 'rate-limit-service',
       value: {
@@ -35,6 +35,7 @@ export const rateLimitServiceKind = policyKind({
         domain: doc.Domain ?? 'meshgate',
         timeoutMs: doc.Timeout != null ? durationMs(doc.Timeout)! : 20,
         failureModeDeny: doc.FailureModeDeny === true,
+        document: key,
       },
     },
   ],

@@ -133,6 +133,8 @@ export interface RateLimitServiceModel {
   timeoutMs: number;
   /** Deny requests when the service cannot answer (default: allow). */
   failureModeDeny: boolean;
+  /** KV key of the document, e.g. 'meshgate/ratelimit-service' (Problems name it). */
+  document?: string;
 }
 
 /** What one API gateway's listeners and routes get. */

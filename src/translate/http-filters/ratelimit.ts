@@ -58,8 +58,9 @@ export const globalRateLimit: HttpFilterFeature = {
     if (!service || service.instances.length === 0) {
       addProblem(out, {
         code: 'RATE_LIMIT_SERVICE_UNKNOWN',
-        object: `service/${rls.service}`,
-        field: '',
+        // The document naming the service, as other policy Problems do.
+        object: rls.document ? `kv/${rls.document}` : `service/${rls.service}`,
+        field: rls.document ? 'Service' : '',
         message: `the rate-limit service '${rls.service}' has no registered instance; global rate limits on api-gateway ${ctx.gateway.name} ${rls.failureModeDeny ? 'deny every request' : 'let every request through'} until it has one`,
       });
     }
