@@ -85,6 +85,6 @@ describe('meshgate bootstrap with ACLs', () => {
   it('names the node from the catalog when the token cannot read /v1/agent/self', async () => {
     const t = await token('service_prefix "" { policy = "read" }\nnode_prefix "" { policy = "read" }');
     const proxy = await resolveProxy({ consulAddr: consul.httpAddr, proxyId: 'web-sidecar-proxy', token: t.secret });
-    expect(proxy).toEqual({ serviceName: 'web', kind: 'connect-proxy', nodeName: 'node1' });
+    expect(proxy).toEqual({ serviceName: 'web', kind: 'connect-proxy', nodeName: 'node1', config: {} });
   });
 });
