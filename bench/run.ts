@@ -124,7 +124,9 @@ function headline(outcomes: Outcome[]): string[][] {
       for (const p of [mg, consul]) if (p && p.status !== 'ok') rows.push([what, `${p.peer} ${p.status}: ${p.failure}`, '-', '-', '-']);
     } else if (o.benchmark === 'edge-policies') {
       // The peer is the same gateway without policies: the ratio is the cost of JWT + rate limit.
-      rows.push(['edge policies (JWT + local rate limit)', 'requests/s, on vs off', fmt(r.rpsOn, 0), fmt(r.rpsOff, 0), fmt(r.ratio, 3)]);
+      for (const [side, what] of [['jwt', 'JWT'], ['limited', 'local rate limit'], ['secured', 'JWT + local rate limit']] as const) {
+        rows.push([`edge policy: ${what}`, 'requests/s, on vs off', fmt(r.rps?.[side], 0), fmt(r.rpsOff, 0), fmt(r.ratios?.[side], 3)]);
+      }
     } else if (o.benchmark === 'chain') {
       const byPeer = new Map<string, any>((r.peers ?? []).map((p: any) => [p.peer, p]));
       const mg = byPeer.get('meshgate');

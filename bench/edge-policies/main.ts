@@ -1,9 +1,10 @@
 // `node dist/bench-build/bench/edge-policies/main.js [--quick] [--seconds S] [--rounds R] [--connections C]`
 // Requests per second through the meshgate-served api-gateway Envoy with edge policies on versus
-// off: the same backend (web, through its sidecar) behind two http-routes, one with a JWT
-// requirement (local JWKS, a claim copied to a header, VerifyClaims) and a local rate limit per
-// client IP sized never to refuse, the other without policies. autocannon (npm) drives both in
-// alternating rounds; the ratio on/off is the headline (1.0 = policies cost nothing).
+// off: the same backend (web) behind four http-routes: none, a JWT requirement (local JWKS, a
+// claim copied to a header, VerifyClaims), a local rate limit per client IP sized never to refuse,
+// and both. autocannon (npm) drives each in rounds whose order rotates; each policy's price is its
+// route's requests/s over the open route's (1.0 = the policy costs nothing), both together the
+// headline.
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
@@ -26,8 +27,9 @@ const USAGE = `usage: edge-policies [--quick] [--seconds S] [--rounds R] [--conn
   --seconds <s>    length of one measurement, 1-120 (default 10; --quick 2)
   --rounds <n>     alternating off/on rounds, 1-20 (default 3; --quick 2)
   --connections <n> concurrent connections, 1-256 (default 32; --quick 16)
-Routes: /open/ (no policy) and /secured/ (JWT + VerifyClaims + claim header + local rate limit
-per client IP at 1,000,000 requests/s) to the same service. Reports requests/s of each and on/off.
+Routes to the same service: /open/ (no policy), /jwt/ (JWT + VerifyClaims + claim header),
+/limited/ (local rate limit per client IP at 1,000,000 requests/s) and /secured/ (both). Reports
+requests/s of each and each over /open/.
 `;
 
 function token(privateKey: ReturnType<typeof generateKeyPairSync>['privateKey']): string {
@@ -37,6 +39,11 @@ function token(privateKey: ReturnType<typeof generateKeyPairSync>['privateKey'])
   const body = b64({ iss: 'https://bench.example', aud: 'edge', sub: 'bench', role: 'admin', iat: now, exp: now + 3600 });
   return `${head}.${body}.${sign('sha256', Buffer.from(`${head}.${body}`), privateKey).toString('base64url')}`;
 }
+
+/** The routes, one per policy combination (route `<side>-route`, path `/<side>/`). */
+const SIDES = ['open', 'jwt', 'limited', 'secured'] as const;
+type Side = (typeof SIDES)[number];
+const DESCRIBE: Record<Side, string> = { open: 'no policy', jwt: 'JWT', limited: 'local rate limit', secured: 'JWT + local rate limit' };
 
 runCli('edge-policies', USAGE, async (argv) => {
   const { values, positionals } = parseArgs({
@@ -75,7 +82,8 @@ runCli('edge-policies', USAGE, async (argv) => {
     const mesh = { consul, edgeUrl: `http://127.0.0.1:${edgePort}` };
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'bench', alg: 'RS256' };
-    for (const [name, prefix] of [['open', '/open/'], ['secured', '/secured/']] as const) {
+    for (const name of SIDES) {
+      const prefix = `/${name}/`;
       await mesh.consul.api.putConfigEntry({
         Kind: 'http-route',
         Name: `${name}-route`,
@@ -92,66 +100,65 @@ runCli('edge-policies', USAGE, async (argv) => {
       JSONWebKeySet: { Local: { JWKS: Buffer.from(JSON.stringify({ keys: [jwk] })).toString('base64') } },
       ClaimToHeaders: [{ HeaderName: 'x-jwt-sub', ClaimName: 'sub' }],
     });
-    await kv('routes/secured', { Kind: 'http-route-filters', Route: 'secured-route', Filters: { JWT: { Providers: [{ Name: 'bench', VerifyClaims: [{ Path: ['role'], Value: 'admin' }] }] } } });
-    await kv('ratelimit/secured', {
-      Kind: 'rate-limit',
-      TargetRefs: [{ Kind: 'http-route', Name: 'secured-route' }],
-      Spec: { local: { requests: 1_000_000, unit: 'Second', clientKey: { type: 'client-ip' } } },
-    });
+    for (const route of ['jwt', 'secured']) {
+      await kv(`routes/${route}`, { Kind: 'http-route-filters', Route: `${route}-route`, Filters: { JWT: { Providers: [{ Name: 'bench', VerifyClaims: [{ Path: ['role'], Value: 'admin' }] }] } } });
+    }
+    for (const route of ['limited', 'secured']) {
+      await kv(`ratelimit/${route}`, {
+        Kind: 'rate-limit',
+        TargetRefs: [{ Kind: 'http-route', Name: `${route}-route` }],
+        Spec: { local: { requests: 1_000_000, unit: 'Second', clientKey: { type: 'client-ip' } } },
+      });
+    }
     const headers = { authorization: `Bearer ${token(privateKey)}` };
     const base = mesh.edgeUrl;
     await eventually(
       async () =>
         (await httpGet(`${base}/open/`)).status === 200 &&
+        (await httpGet(`${base}/limited/`)).status === 200 &&
+        (await httpGet(`${base}/limited/`)).headers['x-ratelimit-limit'] !== undefined &&
+        (await httpGet(`${base}/jwt/`)).status === 401 &&
         (await httpGet(`${base}/secured/`)).status === 401 &&
+        (await httpGet(`${base}/jwt/`, { headers })).status === 200 &&
         (await httpGet(`${base}/secured/`, { headers })).status === 200,
       { timeoutMs: 30_000, intervalMs: 200 },
     );
     log(`edge-policies: gateway ready after ${((Date.now() - started) / 1000).toFixed(1)} s; ${rounds} rounds of ${seconds} s per side, ${connections} connections`);
 
-    // Warm-up (not recorded): connections, JWKS parsing and the backend's JIT on both paths.
-    await autocannon({ url: `${base}/open/`, connections, duration: 1 });
-    await autocannon({ url: `${base}/secured/`, connections, duration: 1, headers });
+    // Warm-up (not recorded): connections, JWKS parsing and the backend's JIT on every path.
+    for (const side of SIDES) await autocannon({ url: `${base}/${side}/`, connections, duration: 1, headers });
 
-    const off: number[] = [];
-    const on: number[] = [];
-    const runs: { side: string; rps: number; p50: number; p99: number; non2xx: number; errors: number }[] = [];
+    const rps = new Map<Side, number[]>(SIDES.map((side) => [side, []]));
+    const runs: { side: Side; rps: number; p50: number; p99: number; non2xx: number; errors: number }[] = [];
     for (let r = 0; r < rounds; r++) {
-      for (const side of r % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const)) {
-        const res = await autocannon({
-          url: `${base}${side === 'off' ? '/open/' : '/secured/'}`,
-          connections,
-          duration: seconds,
-          ...(side === 'on' ? { headers } : {}),
-        });
-        (side === 'off' ? off : on).push(res.requests.average);
+      // The order rotates each round, so no route always runs first or last.
+      for (const side of SIDES.map((_, i) => SIDES[(i + r) % SIDES.length]!)) {
+        const res = await autocannon({ url: `${base}/${side}/`, connections, duration: seconds, headers });
+        rps.get(side)!.push(res.requests.average);
         runs.push({ side, rps: round(res.requests.average), p50: res.latency.p50, p99: res.latency.p99, non2xx: res.non2xx, errors: res.errors });
         log(`  round ${r + 1} ${side}: ${res.requests.average.toFixed(0)} req/s, p99 ${res.latency.p99} ms, non-2xx ${res.non2xx}`);
       }
     }
-    const offStats = stats(off);
-    const onStats = stats(on);
-    const ratio = onStats.median / offStats.median;
+    const median = (side: Side): number => stats(rps.get(side)!).median;
+    const off = median('open');
     const refused = runs.reduce((a, r) => a + r.non2xx + r.errors, 0);
     const result = {
       options: { quick, seconds, rounds, connections },
-      rpsOff: round(offStats.median),
-      rpsOn: round(onStats.median),
-      ratio: round(ratio, 3),
+      rpsOff: round(off),
+      rpsOn: round(median('secured')),
+      ratio: round(median('secured') / off, 3),
+      rps: Object.fromEntries(SIDES.map((side) => [side, round(median(side))])),
+      ratios: Object.fromEntries(SIDES.map((side) => [side, round(median(side) / off, 3)])),
       refused,
       runs,
       wallMs: Date.now() - started,
     };
     const file = writeResults('edge-policies', result);
-    process.stdout.write(`\nedge-policies: requests/s through the api-gateway Envoy, JWT + VerifyClaims + local rate limit on versus off (median of ${rounds} rounds of ${seconds} s, ${connections} connections)\n\n`);
+    process.stdout.write(`\nedge-policies: requests/s through the api-gateway Envoy by policy (median of ${rounds} rounds of ${seconds} s, ${connections} connections; every request carries the token)\n\n`);
     process.stdout.write(
       table(
-        ['route', 'req/s (median)', 'p99 ms (last round)'],
-        [
-          ['/open/ (policies off)', round(offStats.median), runs.filter((x) => x.side === 'off').at(-1)?.p99 ?? '-'],
-          ['/secured/ (JWT + rate limit on)', round(onStats.median), runs.filter((x) => x.side === 'on').at(-1)?.p99 ?? '-'],
-          ['on / off', round(ratio, 3), ''],
-        ],
+        ['route', 'req/s (median)', 'over /open/', 'p99 ms (last round)'],
+        SIDES.map((side) => [`/${side}/ (${DESCRIBE[side]})`, round(median(side)), round(median(side) / off, 3), runs.filter((x) => x.side === side).at(-1)?.p99 ?? '-']),
       ) + '\n',
     );
     if (refused > 0) process.stdout.write(`\nwarning: ${refused} responses were not 2xx or failed; the figures include them\n`);
