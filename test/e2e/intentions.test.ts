@@ -48,8 +48,11 @@ async function applyAndExpect(sources: unknown[] | null, probes: Probe[], expect
   const describe = (s: Server): string => probes.map((p, i) => `${p.method ?? 'GET'} ${p.path} → ${seen[s][i]}`).join('; ');
   expect(seen.consul, `Consul-served destination: ${describe('consul')}`).toEqual(expected);
   expect(seen.meshgate, `meshgate-served destination: ${describe('meshgate')} (Consul's: ${describe('consul')})`).toEqual(seen.consul);
-  // Settled: both agree on one more round (Consul's own server may still be applying a coalesced
-  // second update of the same change, so give the pair a bounded moment to agree).
+  // Settled: both agree on one more round once the replaced listeners' connections are gone
+  // (QUICK_DRAIN closes them within a second; until then the client's Envoy may still reuse one), and
+  // Consul's own server may still be applying a coalesced second update of the same change, so give
+  // the pair a bounded moment to agree.
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
   let again: string[][] = [];
   await eventually(async () => {
     again = await Promise.all(SERVERS.map((s) => outcomes(s, probes)));
