@@ -5,7 +5,7 @@ import { proxyKey, type MeshModel, type Problem, type ProxyModel } from '../mode
 import { sameInputs, translateInputs } from '../translate/inputs.js';
 import { translateProxy } from '../translate/index.js';
 import { streamCacheKey, type AmbiguousProxy, type KnownProxy } from '../xds/identity.js';
-import type { NodeSnapshot, SetOptions, SnapshotCache } from '../xds/cache.js';
+import type { SetOptions, SnapshotCache } from '../xds/cache.js';
 import { TYPE_ORDER, TYPE_SHORT_NAMES, type DesiredResource } from '../xds/resource-types.js';
 
 export interface ReconcileResult {
@@ -87,10 +87,8 @@ export class Reconciler {
         // Not ready (e.g. no certificate yet): the proxy keeps its last good resources.
         if (config.ready) {
           resources = config.resources;
-          const before = typeVersions(this.cache.get(key));
-          this.cache.set(key, resources, setOptions);
-          const after = typeVersions(this.cache.get(key));
-          const types = TYPE_ORDER.filter((_, i) => before[i] !== after[i]).map((t) => TYPE_SHORT_NAMES[t]);
+          const changed = this.cache.set(key, resources, setOptions);
+          const types = TYPE_ORDER.filter((t) => changed.has(t)).map((t) => TYPE_SHORT_NAMES[t]);
           if (types.length > 0) {
             const proxy = model.proxies.get(key)!;
             affected.push({ key, id: proxy.id, node: proxy.node, types, alias: null });
@@ -210,11 +208,6 @@ export class Reconciler {
     }
     this.currentProblems = next;
   }
-}
-
-/** The version of each type of a cached snapshot, in TYPE_ORDER (null when there is none). */
-function typeVersions(snapshot: NodeSnapshot | undefined): (string | null)[] {
-  return TYPE_ORDER.map((t) => snapshot?.type(t).version ?? null);
 }
 
 function describe(proxy: ProxyModel | undefined): KnownProxy | null {

@@ -150,9 +150,8 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
   private proxyNames: ReadonlySet<string> = new Set();
   /** What each watched service's proxy registrations need. */
   private readonly needsBy = new Map<string, ProxyNeeds>();
+  /** Services named by http-route and tcp-route entries. */
   private routeBackends: readonly string[] = [];
-  /** Services named by tcp-route entries (their health is watched like http-route backends'). */
-  private tcpRouteBackends: readonly string[] = [];
   /** Services named by edge policy documents (authorization services, the rate-limit service). */
   private policyBackends: readonly string[] = [];
   /** Names of the service-router, service-splitter and service-resolver entries, by kind, once read. */
@@ -424,14 +423,14 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
     // Only services with a router, splitter or resolver get a chain watch.
     const withEntries = new Set<string>();
     for (const names of this.chainEntryNames.values()) for (const n of names) withEntries.add(n);
-    const chainServices = new Set([...this.routeBackends, ...this.tcpRouteBackends].filter((s) => withEntries.has(s)));
+    const chainServices = new Set(this.routeBackends.filter((s) => withEntries.has(s)));
     for (const needs of this.needsBy.values()) for (const s of needs.chains) if (withEntries.has(s)) chainServices.add(s);
     this.chainWatches.sync(chainServices);
     const wanted = new Map<string, number>();
     for (const name of this.proxyNames) wanted.set(name, PRIORITY.proxy);
     const catalog = this.catalogNames;
     if (catalog) {
-      const used = new Set([...this.routeBackends, ...this.tcpRouteBackends, ...this.policyBackends]);
+      const used = new Set([...this.routeBackends, ...this.policyBackends]);
       for (const needs of this.needsBy.values()) for (const s of needs.services) used.add(s);
       // Failover and redirect targets: their instances, as for any service a proxy uses.
       for (const s of this.chainWatches.targetServices()) used.add(s);
@@ -554,17 +553,11 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
 
   private onConfig(key: ConfigKey, kind: string, body: unknown): void {
     if (!Array.isArray(body)) throw badShape(`/v1/config/${kind}`, 'expected an array');
-    if (key === 'httpRoutes') {
-      const backends = routeBackendsOf(body);
+    if (key === 'httpRoutes' || key === 'tcpRoutes') {
+      const entries = this.current.configEntries;
+      const backends = routeBackendsOf(key === 'httpRoutes' ? body : entries.httpRoutes, key === 'tcpRoutes' ? body : entries.tcpRoutes);
       if (!isDeepStrictEqual(backends, this.routeBackends)) {
         this.routeBackends = backends;
-        this.reconcileServiceWatches();
-      }
-    }
-    if (key === 'tcpRoutes') {
-      const backends = tcpRouteBackendsOf(body);
-      if (!isDeepStrictEqual(backends, this.tcpRouteBackends)) {
-        this.tcpRouteBackends = backends;
         this.reconcileServiceWatches();
       }
     }
@@ -624,18 +617,4 @@ function namesOf(path: string, body: unknown): string[] {
 
 function badShape(path: string, what: string): MeshgateError {
   return new MeshgateError('CONSUL_BAD_RESPONSE', `unexpected answer from Consul to GET ${path}: ${what}`);
-}
-
-/** The services named by tcp-route entries (raw, as Consul returns them: `Services[].Name`), sorted, unique. */
-function tcpRouteBackendsOf(tcpRoutes: readonly unknown[]): string[] {
-  const out = new Set<string>();
-  for (const route of tcpRoutes) {
-    const services = (route as { Services?: unknown } | null)?.Services;
-    if (!Array.isArray(services)) continue;
-    for (const s of services) {
-      const name = (s as { Name?: unknown } | null)?.Name;
-      if (typeof name === 'string' && name !== '') out.add(name);
-    }
-  }
-  return [...out].sort();
 }

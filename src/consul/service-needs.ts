@@ -41,23 +41,24 @@ export function proxyNeedsOf(entries: readonly HealthEntry[], datacenter = ''): 
 }
 
 /**
- * The services named as backends by http-route entries (raw, as Consul returns them). Every route
- * counts, bound to a served gateway or not: a route's backends are few, and the model reports a
- * backend it cannot see as "not registered in Consul".
+ * The services named as backends by http-route (`Rules[].Services[].Name`) and tcp-route
+ * (`Services[].Name`) entries, raw as Consul returns them; sorted, unique. Every route counts, bound
+ * to a served gateway or not: a route's backends are few, and the model reports a backend it cannot
+ * see as "not registered in Consul".
  */
-export function routeBackendsOf(httpRoutes: readonly unknown[]): string[] {
+export function routeBackendsOf(httpRoutes: readonly unknown[], tcpRoutes: readonly unknown[]): string[] {
   const out = new Set<string>();
+  const addServices = (services: unknown): void => {
+    if (!Array.isArray(services)) return;
+    for (const s of services) {
+      const name = (s as { Name?: unknown } | null)?.Name;
+      if (typeof name === 'string' && name !== '') out.add(name);
+    }
+  };
   for (const route of httpRoutes) {
     const rules = (route as { Rules?: unknown } | null)?.Rules;
-    if (!Array.isArray(rules)) continue;
-    for (const rule of rules) {
-      const services = (rule as { Services?: unknown } | null)?.Services;
-      if (!Array.isArray(services)) continue;
-      for (const s of services) {
-        const name = (s as { Name?: unknown } | null)?.Name;
-        if (typeof name === 'string' && name !== '') out.add(name);
-      }
-    }
+    if (Array.isArray(rules)) for (const rule of rules) addServices((rule as { Services?: unknown } | null)?.Services);
   }
+  for (const route of tcpRoutes) addServices((route as { Services?: unknown } | null)?.Services);
   return [...out].sort();
 }

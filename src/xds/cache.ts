@@ -125,8 +125,9 @@ export class SnapshotCache {
    * A resource given as the same message object as last time keeps its cached entry as is (no
    * encoding, hashing or key building), and a type whose resources are all kept keeps its version:
    * an update that touches a few resources costs little more than a pass over the list.
+   * Returns the types whose version changed (every type for a new node).
    */
-  set(nodeId: string, resources: readonly DesiredResource[], options: SetOptions = {}): void {
+  set(nodeId: string, resources: readonly DesiredResource[], options: SetOptions = {}): ReadonlySet<TypeUrl> {
     const previous = this.snapshots.get(nodeId);
     const grouped = new Map<TypeUrl, DesiredResource[]>();
     for (const r of resources) {
@@ -168,6 +169,7 @@ export class SnapshotCache {
     const changedAt = changed.size > 0 || !previous ? (options.changedAt ?? Date.now()) : previous.changedAt;
     this.snapshots.set(nodeId, new StoredSnapshot(nodeId, types, changedAt));
     if (changed.size > 0) this.notify(nodeId, changed);
+    return changed;
   }
 
   get(nodeId: string): NodeSnapshot | undefined {
