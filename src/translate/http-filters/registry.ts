@@ -11,8 +11,6 @@
 //   without one (ext_authz per authorization service, ...) is added once per distinct config,
 //   named `<envoy filter name>/<config name>` and `disabled: true`, and enabled on a route by
 //   putting its per-route message under that same name.
-// - hcmSettings(ctx): HCM fields the filter needs; local_reply_config mappers are concatenated
-//   in registry order (Envoy applies the first that matches), other fields come from one filter.
 // - perRoute(ctx): the route's typed_per_filter_config entries, keyed by the filter names used in
 //   hcmFilters; {} when the route does not use the feature.
 // - routeAction(ctx): RouteAction fields (rate_limits descriptors, retry_policy, timeouts). Array
@@ -21,7 +19,8 @@
 //   services), added with addResource (same name, same content: added once per gateway).
 // - hcmSettings(ctx): fields of the listener's HttpConnectionManager (use_remote_address and
 //   xff_num_trusted_hops for IP rules, local_reply_config for custom error responses); {} when
-//   no route of the listener needs any. Fields from several features must not collide.
+//   no route of the listener needs any. local_reply_config mappers are concatenated in registry
+//   order (Envoy applies the first that matches); other fields must come from one feature.
 // - A route whose policies are `failClosed` answers 500 before any filter sees it; filters skip it.
 // - Names: filter names and content-derived names (requirements) never depend on route order.
 // - The filter's proto goes into ROOTS in scripts/vendor-protos.mjs (then `npm run generate`).
