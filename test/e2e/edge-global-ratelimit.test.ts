@@ -13,7 +13,7 @@ import {
   RateLimitServiceService,
   type RateLimitRequest,
 } from '../../generated/envoy/service/ratelimit/v3/rls.js';
-import { eventually, freePorts, httpGet as keepAliveGet } from '../harness/index.js';
+import { eventually, freePorts, harnessFetch, httpGet as keepAliveGet } from '../harness/index.js';
 import { passingTtl, startMesh, type Mesh } from './mesh-fixture.js';
 
 const LIMIT = 3;
@@ -93,7 +93,7 @@ function get(path: string, options: { headers?: Record<string, string>; from?: s
 const asClient = (key: string) => ({ headers: { 'x-client': key } });
 
 async function putKv(key: string, doc: unknown): Promise<void> {
-  const res = await fetch(`${mesh.consul.httpUrl}/v1/kv/meshgate/${key}`, { method: 'PUT', body: JSON.stringify(doc) });
+  const res = await harnessFetch(`${mesh.consul.httpUrl}/v1/kv/meshgate/${key}`, { method: 'PUT', body: JSON.stringify(doc) });
   expect(res.status, await res.text()).toBe(200);
 }
 

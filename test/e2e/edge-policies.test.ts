@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, freePorts, httpGet } from '../harness/index.js';
+import { eventually, freePorts, harnessFetch, httpGet } from '../harness/index.js';
 import { startMesh, type Mesh } from './mesh-fixture.js';
 
 const testdata = join(dirname(fileURLToPath(import.meta.url)), '../golden/testdata');
@@ -64,7 +64,7 @@ function get(path: string, options: { headers?: Record<string, string>; from?: s
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 async function putKv(key: string, doc: unknown): Promise<void> {
-  const res = await fetch(`${mesh.consul.httpUrl}/v1/kv/meshgate/${key}`, { method: 'PUT', body: typeof doc === 'string' ? doc : JSON.stringify(doc) });
+  const res = await harnessFetch(`${mesh.consul.httpUrl}/v1/kv/meshgate/${key}`, { method: 'PUT', body: typeof doc === 'string' ? doc : JSON.stringify(doc) });
   expect(res.status, await res.text()).toBe(200);
 }
 

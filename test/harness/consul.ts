@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { binaryPath } from './binaries.js';
-import { eventually } from './http.js';
+import { eventually, harnessFetch } from './http.js';
 import { freePorts } from './ports.js';
 import { defaultProcessGroup, type ManagedProcess, type ProcessGroup } from './processes.js';
 
@@ -80,7 +80,7 @@ export interface StartConsulOptions {
 /** Consul's HTTP API at `baseUrl`, sending `token` (if any) as X-Consul-Token. */
 export function consulApi(baseUrl: string, token = ''): ConsulApi {
   async function request(method: string, path: string, body?: unknown): Promise<{ status: number; text: string; headers: Headers }> {
-    const res = await fetch(`${baseUrl}${path}`, {
+    const res = await harnessFetch(`${baseUrl}${path}`, {
       method,
       headers: token === '' ? undefined : { 'x-consul-token': token },
       body: body === undefined ? undefined : JSON.stringify(body),

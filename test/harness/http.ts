@@ -12,12 +12,35 @@ export async function httpGet(
   return httpRequest('GET', url, options);
 }
 
+/** Connection-level failures a request may meet before the server saw it, on a pooled socket the server closed. */
+const RETRYABLE_CAUSES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+
+/**
+ * fetch() for the test harness: an idempotent request (GET, PUT, DELETE) that fails because its
+ * pooled connection was closed under it is sent again on a new one (at most twice); any other
+ * failure, and the last one, is thrown with the method, the URL and the cause, which fetch's own
+ * "fetch failed" leaves out.
+ */
+export async function harnessFetch(url: string, init: RequestInit & { method: string }): Promise<Response> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fetch(url, init);
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      const code = cause?.code ?? '';
+      if (attempt < 3 && RETRYABLE_CAUSES.has(code) && ['GET', 'PUT', 'DELETE'].includes(init.method)) continue;
+      const why = cause ? `${code ? `${code}: ` : ''}${cause.message ?? String(cause)}` : (err as Error).message;
+      throw new Error(`${init.method} ${url}: ${(err as Error).message} (${why}; attempt ${attempt})`, { cause: err });
+    }
+  }
+}
+
 export async function httpRequest(
   method: string,
   url: string,
   options: { headers?: Record<string, string>; body?: string; timeoutMs?: number } = {},
 ): Promise<HttpResponse> {
-  const res = await fetch(url, {
+  const res = await harnessFetch(url, {
     method,
     headers: options.headers,
     body: options.body,
