@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { Cluster } from '../../generated/envoy/config/cluster/v3/cluster.js';
 import { RouteConfiguration } from '../../generated/envoy/config/route/v3/route.js';
 import { TypeUrl } from '../../src/xds/resource-types.js';
-import { ProcessGroup, sleep, type ConsulAgent } from '../../test/harness/index.js';
+import { httpGet, ProcessGroup, sleep, type ConsulAgent } from '../../test/harness/index.js';
 import {
   chunks,
   consulCall,
@@ -123,6 +123,41 @@ export interface KindResult {
   unaffectedMessages: number;
   /** Per affected proxy per event (means): what it received from the write until things were quiet. */
   perAffectedProxy: { bytes: number; messages: number; resources: Record<string, number> } | null;
+  /** meshgate only: where the time went, from its convergence traces (/debug/changes); null for Consul. */
+  stages: MeshgateStages | null;
+}
+
+/**
+ * Per event, ms from the write returning (wall clock) until meshgate heard of it from Consul, until
+ * it had translated and cached every affected proxy, until it had sent the change to the last of
+ * them, and until the last of them ACKed.
+ */
+export interface MeshgateStages {
+  heard: Stats | null;
+  translated: Stats | null;
+  lastSent: Stats | null;
+  lastAcked: Stats | null;
+}
+
+interface TraceChange {
+  at: string;
+  proxies: { translatedAt: string | null; sentAt: string | null; ackedAt: string | null }[];
+}
+
+/** The stages of one event from meshgate's traces of the changes it heard of after `writtenAt` (epoch ms). */
+async function meshgateStages(adminUrl: string, writtenAt: number): Promise<Record<keyof MeshgateStages, number> | null> {
+  const res = await httpGet(`${adminUrl}/debug/changes?limit=10`, { timeoutMs: 5000 });
+  if (res.status !== 200) return null;
+  const changes = (JSON.parse(res.body) as { changes: TraceChange[] }).changes.filter((c) => Date.parse(c.at) >= writtenAt - 50 && c.proxies.length > 0);
+  if (changes.length === 0) return null;
+  const latest = (pick: (p: TraceChange['proxies'][number]) => string | null): number =>
+    Math.max(...changes.flatMap((c) => c.proxies.map((p) => (pick(p) === null ? NaN : Date.parse(pick(p)!))).filter(Number.isFinite))) - writtenAt;
+  return {
+    heard: Math.min(...changes.map((c) => Date.parse(c.at))) - writtenAt,
+    translated: latest((p) => p.translatedAt),
+    lastSent: latest((p) => p.sentAt),
+    lastAcked: latest((p) => p.ackedAt),
+  };
 }
 
 export interface PeerChain {
@@ -156,6 +191,8 @@ export interface ChainResult {
 
 const NODES = 10;
 const TARGET = 'svc-0';
+/** Unmeasured events of each kind before the measured ones. */
+const WARMUP_EVENTS = 1;
 const serviceOf = (s: number): string => `svc-${s}`;
 const instanceIdOf = (s: number, k: number): string => `svc-${s}-${k}`;
 const proxyIdOf = (s: number, k: number): string => `svc-${s}-${k}-sidecar-proxy`;
@@ -308,6 +345,8 @@ class ChainView {
         this.timeouts.delete(name);
         return;
       }
+      // Delta names every resource: only svc-0's clusters are decoded (the client's own work stays small).
+      if (name !== '' && !TARGET_CLUSTER.test(name)) return;
       const c = Cluster.decode(value);
       const n = name || c.name;
       if (!TARGET_CLUSTER.test(n)) return;
@@ -461,6 +500,7 @@ async function runPeer(peer: ChainPeer, ctx: PhaseContext): Promise<PeerChain> {
   const proxies = opts.services * opts.instances;
   const r: PeerChain = { peer, status: 'ok', failure: null, proxies, affected: opts.users * opts.instances, connectMs: null, kinds: {}, unaffectedByType: {}, errors: [] };
   let side: Side | null = null;
+  let adminUrl: string | null = null;
   try {
     // The same starting point for every server.
     let entries: ChainEntries = { ...BASELINE };
@@ -471,6 +511,7 @@ async function runPeer(peer: ChainPeer, ctx: PhaseContext): Promise<PeerChain> {
         const mg = await startMeshgate(group, consul.httpAddr, { debounceMs: opts.debounceMs ?? undefined, consulMaxConns: RAISED_CONSUL_MAX_CONNS });
         await waitReady(mg, 120_000, 50);
         addr = mg.xdsAddr;
+        adminUrl = mg.adminUrl;
       } catch (err) {
         r.status = 'failed';
         r.failure = `meshgate did not start: ${(err as Error).message.replace(/\s+/g, ' ').slice(0, 500)}`;
@@ -499,11 +540,17 @@ async function runPeer(peer: ChainPeer, ctx: PhaseContext): Promise<PeerChain> {
     await quiet(side, 2000);
     log(`[${peer}] ${proxies} proxies complete in ${r.connectMs} ms (${side.affected.size} use ${TARGET}); ${EVENT_KINDS.length} × ${opts.events} events`);
 
-    const samples = new Map<EventKind, { all: number[]; perProxy: number[]; write: number[]; timedOut: number; receivers: number; messages: number; affected: TrafficCounters; probe: number[] }>();
-    for (const kind of EVENT_KINDS) samples.set(kind, { probe: [], all: [], perProxy: [], write: [], timedOut: 0, receivers: 0, messages: 0, affected: { messages: 0, bytes: 0, resources: {}, bytesByType: {} } });
-    for (let k = 0; k < opts.events; k++) {
+    type Samples = { all: number[]; perProxy: number[]; write: number[]; timedOut: number; receivers: number; messages: number; affected: TrafficCounters; probe: number[]; stages: Record<keyof MeshgateStages, number[]> };
+    const newSamples = (): Samples => ({
+      probe: [], all: [], perProxy: [], write: [], timedOut: 0, receivers: 0, messages: 0,
+      affected: { messages: 0, bytes: 0, resources: {}, bytesByType: {} },
+      stages: { heard: [], translated: [], lastSent: [], lastAcked: [] },
+    });
+    const samples = new Map<EventKind, Samples>(EVENT_KINDS.map((kind) => [kind, newSamples()]));
+    // The first event of each kind only warms up both sides (code paths run for the first time); it is not measured.
+    for (let k = 0; k < WARMUP_EVENTS + opts.events; k++) {
       for (const kind of EVENT_KINDS) {
-        const sm = samples.get(kind)!;
+        const sm = k < WARMUP_EVENTS ? newSamples() : samples.get(kind)!;
         const next = eventEntries(kind, k, entries);
         const already = side.waitFor(kind, next);
         if (already > 0) throw new Error(`${already} proxies already held ${kind} change ${k} before it was written`);
@@ -512,6 +559,7 @@ async function runPeer(peer: ChainPeer, ctx: PhaseContext): Promise<PeerChain> {
         await sleep(20); // let the blocking query reach the agent
         const writeMs = await writeEntry(consul, kind, next);
         const tWrite = performance.now();
+        const writtenAt = Date.now();
         void probe().then((t) => {
           if (t !== null) sm.probe.push(round(t - tWrite, 1));
         });
@@ -529,6 +577,8 @@ async function runPeer(peer: ChainPeer, ctx: PhaseContext): Promise<PeerChain> {
         }
         await quiet(side, opts.quietMs);
         probeAbort.abort();
+        const stages = adminUrl === null ? null : await meshgateStages(adminUrl, writtenAt);
+        if (stages) for (const [stage, ms] of Object.entries(stages)) if (Number.isFinite(ms)) sm.stages[stage as keyof MeshgateStages].push(ms);
         for (const c of side.clients) {
           const got = c.sinceMark;
           if (side.affected.has(c)) {
@@ -542,9 +592,10 @@ async function runPeer(peer: ChainPeer, ctx: PhaseContext): Promise<PeerChain> {
           }
         }
       }
-      if ((k + 1) % 5 === 0 || k + 1 === opts.events) {
+      const measured = k + 1 - WARMUP_EVENTS;
+      if (measured > 0 && (measured % 5 === 0 || measured === opts.events)) {
         const last = (kind: EventKind) => samples.get(kind)!.all.at(-1) ?? NaN;
-        log(`  [${peer}] ${k + 1}/${opts.events}: last all-affected ms ${EVENT_KINDS.map((kind) => `${kind} ${last(kind)}`).join(', ')}`);
+        log(`  [${peer}] ${measured}/${opts.events}: last all-affected ms ${EVENT_KINDS.map((kind) => `${kind} ${last(kind)}`).join(', ')}`);
       }
     }
     const n = side.affected.size;
@@ -564,6 +615,12 @@ async function runPeer(peer: ChainPeer, ctx: PhaseContext): Promise<PeerChain> {
           bytes: round(sm.affected.bytes / per, 0),
           messages: round(sm.affected.messages / per, 2),
           resources: Object.fromEntries(Object.entries(sm.affected.resources).map(([t, v]) => [t, round(v / per, 2)])),
+        },
+        stages: adminUrl === null ? null : {
+          heard: sm.stages.heard.length ? stats(sm.stages.heard) : null,
+          translated: sm.stages.translated.length ? stats(sm.stages.translated) : null,
+          lastSent: sm.stages.lastSent.length ? stats(sm.stages.lastSent) : null,
+          lastAcked: sm.stages.lastAcked.length ? stats(sm.stages.lastAcked) : null,
         },
       };
       if (sm.timedOut > 0) {
@@ -585,6 +642,9 @@ async function runPeer(peer: ChainPeer, ctx: PhaseContext): Promise<PeerChain> {
 const fmtMs = (v: number | null | undefined): string => (v === null || v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(1));
 const resourcesText = (r: Record<string, number> | undefined): string =>
   r ? Object.keys(r).sort().map((t) => `${t} ${r[t]}`).join(', ') || 'none' : '-';
+
+const stagesText = (st: MeshgateStages | null | undefined, at: 'median' | 'p99'): string =>
+  st ? [st.heard, st.translated, st.lastSent, st.lastAcked].map((x) => fmtMs(x?.[at])).join(' / ') : '-';
 
 export function chainRatios(peers: PeerChain[]): Record<string, number | null> {
   const mg = peers.find((p) => p.peer === 'meshgate' && p.status === 'ok');
@@ -613,6 +673,8 @@ export function chainTable(peers: PeerChain[], ratios: Record<string, number | n
     rows.push([`${kind}: write -> Consul answers a discovery-chain blocking query, median / p99 ms`, cell(mg, (p) => `${fmtMs(k(p)?.chainQueryMs?.median)} / ${fmtMs(k(p)?.chainQueryMs?.p99)}`), cell(cs, (p) => `${fmtMs(k(p)?.chainQueryMs?.median)} / ${fmtMs(k(p)?.chainQueryMs?.p99)}`), '']);
     rows.push([`${kind}: unaffected proxies that received anything`, cell(mg, (p) => String(k(p)?.unaffectedReceivers ?? '-')), cell(cs, (p) => String(k(p)?.unaffectedReceivers ?? '-')), '']);
     rows.push([`${kind}: bytes per affected proxy`, cell(mg, (p) => String(k(p)?.perAffectedProxy?.bytes ?? '-')), cell(cs, (p) => String(k(p)?.perAffectedProxy?.bytes ?? '-')), r(`${kind}Bytes`)]);
+    rows.push([`${kind}:   meshgate heard / translated / last sent / last ACK, median ms`, cell(mg, (p) => stagesText(k(p)?.stages, 'median')), '', '']);
+    rows.push([`${kind}:   the same, p99 ms`, cell(mg, (p) => stagesText(k(p)?.stages, 'p99')), '', '']);
     rows.push([`${kind}:   resources per affected proxy`, cell(mg, (p) => resourcesText(k(p)?.perAffectedProxy?.resources)), cell(cs, (p) => resourcesText(k(p)?.perAffectedProxy?.resources)), '']);
   }
   const lines = [table(['measure (per event)', 'meshgate', 'Consul xDS', 'meshgate/Consul'], rows)];

@@ -5,7 +5,7 @@ import { proxyKey, type MeshModel, type Problem, type ProxyModel } from '../mode
 import { sameInputs, translateInputs } from '../translate/inputs.js';
 import { translateProxy } from '../translate/index.js';
 import { streamCacheKey, type AmbiguousProxy, type KnownProxy } from '../xds/identity.js';
-import type { SetOptions, SnapshotCache } from '../xds/cache.js';
+import type { SnapshotCache } from '../xds/cache.js';
 import { TYPE_ORDER, TYPE_SHORT_NAMES, type DesiredResource } from '../xds/resource-types.js';
 
 export interface ReconcileResult {
@@ -43,8 +43,8 @@ export type ProxyIdentity = KnownProxy | AmbiguousProxy | null;
 
 /**
  * Writes each proxy's resources into the cache under proxyKey(node, id). A proxy ID only one
- * registration has also gets an alias entry under the bare ID, for proxies that connect without
- * node.metadata.node_name. When a second registration with that ID appears the alias is deleted:
+ * registration is also served under the bare ID (a cache alias of its entry), for proxies that connect without
+ * node.metadata.node_name. When a second registration with that ID appears the alias is removed:
  * a stream on it keeps what it was sent and is sent nothing more until it names its node.
  */
 export class Reconciler {
@@ -53,8 +53,8 @@ export class Reconciler {
   private readonly translated = new Map<string, Translated>();
   /** Proxy keys by bare service ID. */
   private byId = new Map<string, string[]>();
-  /** Alias entries in the cache: bare ID → the resources written under it. */
-  private readonly aliases = new Map<string, readonly DesiredResource[]>();
+  /** Aliases in the cache: bare ID → the proxy key it reads. */
+  private readonly aliases = new Map<string, string>();
 
   constructor(
     private readonly cache: SnapshotCache,
@@ -102,12 +102,13 @@ export class Reconciler {
     }
     // A proxy whose registration is gone: its state is released. A stream it still has keeps what
     // it was sent (Envoy keeps its last config) and is sent nothing more until it is registered again.
-    for (const key of previous?.proxies.keys() ?? []) {
+    for (const key of previous?.proxies === model.proxies ? [] : (previous?.proxies.keys() ?? [])) {
       if (model.proxies.has(key)) continue;
       this.translated.delete(key);
       this.cache.delete(key);
     }
-    this.updateAliases(model, setOptions);
+    // Aliases follow their proxy's entry in the cache: only other registrations can change them.
+    if (previous?.proxies !== model.proxies) this.updateAliases(model);
     for (const a of affected) if (this.aliases.has(a.id)) a.alias = a.id;
     this.reportProblems(dedupe(problems));
     return { changed: true, proxies: model.proxies.size, translated, problems: this.currentProblems.length, affected };
@@ -144,7 +145,7 @@ export class Reconciler {
     return { key: streamCacheKey(nodeId, nodeName) };
   }
 
-  private updateAliases(model: MeshModel, setOptions: SetOptions): void {
+  private updateAliases(model: MeshModel): void {
     const byId = new Map<string, string[]>();
     for (const [key, proxy] of model.proxies) {
       const keys = byId.get(proxy.id);
@@ -153,7 +154,7 @@ export class Reconciler {
     }
     for (const [id, keys] of byId) {
       if (keys.length > 1) {
-        if (this.aliases.delete(id)) this.cache.delete(id);
+        if (this.aliases.delete(id)) this.cache.unalias(id);
         if ((this.byId.get(id)?.length ?? 0) < 2) {
           const nodes = keys.map((k) => model.proxies.get(k)!.node).sort();
           this.logger.warn(
@@ -164,16 +165,15 @@ export class Reconciler {
         }
         continue;
       }
-      const resources = this.translated.get(keys[0]!)?.resources ?? null;
-      if (resources === null || this.aliases.get(id) === resources) continue;
-      this.cache.set(id, resources, setOptions);
-      this.aliases.set(id, resources);
+      if (this.aliases.get(id) === keys[0]) continue;
+      this.cache.alias(id, keys[0]!);
+      this.aliases.set(id, keys[0]!);
     }
     // IDs no registration has any more: like a removed proxy, released, nothing more to serve.
     for (const id of [...this.aliases.keys()]) {
       if (byId.has(id)) continue;
       this.aliases.delete(id);
-      this.cache.delete(id);
+      this.cache.unalias(id);
     }
     this.byId = byId;
   }

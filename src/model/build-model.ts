@@ -1,6 +1,6 @@
 // ConsulState → MeshModel. Pure: the same state (and previous model) gives an equal model.
 import type { z } from 'zod';
-import type { ConsulState, HealthEntry } from '../consul/state.js';
+import type { ConsulState } from '../consul/state.js';
 import {
   apiGatewaySchema,
   httpRouteSchema,
@@ -15,8 +15,8 @@ import { buildAccessLogs } from './access-logs.js';
 import { buildConnect } from './connect.js';
 import { buildGatewayCertificates } from './gateway-certificates.js';
 import { checkGatewayEdge, checkTcpRoutes, listenerTlsOf, tcpRouteAsChainUser, tcpRouteOf } from './gateway-edge.js';
-import { buildChainParts, isServedUpstream, registrationProblems } from './discovery-chain/build-chains.js';
-import { chainRequestOf } from './discovery-chain/chain-key.js';
+import { buildChainParts } from './discovery-chain/build-chains.js';
+import { buildRegistrations, rememberRegistrations } from './registrations.js';
 import { entryObject, issueProblems } from './entry-problems.js';
 import { buildIntentions } from './intentions.js';
 import { buildMeshTls } from './mesh-tls.js';
@@ -24,21 +24,14 @@ import { buildEdgePolicies } from './policies/build-policies.js';
 import {
   PROTOCOLS,
   byString,
-  proxyKey,
   type ApiGateway,
-  type Endpoint,
-  type HealthStatus,
   type HttpMatch,
   type HttpRoute,
   type HttpRouteFilters,
   type MeshModel,
   type Problem,
   type Protocol,
-  type ProxyModel,
-  type ServiceModel,
-  type Upstream,
 } from './types.js';
-
 
 /**
  * Builds the model from Consul's state. `previous` (the model in force) lets an invalid
@@ -47,47 +40,10 @@ import {
 export function buildModel(state: ConsulState, previous?: MeshModel | null): MeshModel {
   const problems: Problem[] = [];
   const protocolOf = protocolResolver(state, problems);
-  const entries = [...state.services.entries()]
-    .sort(([a], [b]) => byString(a, b))
-    .flatMap(([, list]) => [...list].sort((a, b) => byString(a.Node.Node, b.Node.Node) || byString(a.Service.ID, b.Service.ID)));
-
-  // Services: every name that is not only a proxy or gateway registration, plus sidecar destinations.
-  const serviceNames = new Set<string>();
-  for (const [name, list] of state.services) {
-    if (list.length === 0 || list.some((e) => kindOf(e) === '')) serviceNames.add(name);
-  }
-  for (const e of entries) {
-    const dest = e.Service.Proxy?.DestinationServiceName;
-    if (kindOf(e) === 'connect-proxy' && dest) serviceNames.add(dest);
-  }
-  const services = new Map<string, ServiceModel>();
-  for (const name of [...serviceNames].sort(byString)) {
-    services.set(name, { name, protocol: protocolOf(name), instances: [], sidecars: [] });
-  }
-  for (const e of entries) {
-    const kind = kindOf(e);
-    if (kind === '') services.get(e.Service.Service)?.instances.push(endpointOf(e));
-    else if (kind === 'connect-proxy') {
-      const dest = e.Service.Proxy?.DestinationServiceName;
-      if (dest) services.get(dest)?.sidecars.push(endpointOf(e));
-    }
-  }
-  for (const s of services.values()) {
-    s.instances.sort(byEndpoint);
-    s.sidecars.sort(byEndpoint);
-  }
-
-  // A proxy is the pair (node, service ID): the same ID on two nodes is two proxies.
-  const proxies = new Map<string, ProxyModel>();
-  const proxyEntries = entries
-    .filter((e) => kindOf(e) === 'connect-proxy' || kindOf(e) === 'api-gateway')
-    .map((e) => [proxyKey(e.Node.Node, e.Service.ID), e] as const)
-    .sort(([a], [b]) => byString(a, b));
-  for (const [key, e] of proxyEntries) {
-    // One health answer lists a registration once; a key seen twice can only come from two answers.
-    if (proxies.has(key)) continue;
-    proxies.set(key, proxyOf(e, kindOf(e) as 'connect-proxy' | 'api-gateway', state));
-  }
+  // Services, proxies and upstream configs: the previous model's when their inputs are the same.
+  const registrations = buildRegistrations(state, protocolOf, previous);
+  problems.push(...registrations.problems);
+  const { entries, services, proxies } = registrations;
 
   const gatewayCertificates = buildGatewayCertificates(state.configEntries.inlineCertificates ?? [], previous?.gatewayCertificates, problems);
   const gateways = new Map<string, ApiGateway>();
@@ -141,7 +97,6 @@ export function buildModel(state: ConsulState, previous?: MeshModel | null): Mes
     problems,
   );
   const meshTls = buildMeshTls(state.configEntries.mesh, previous?.meshTls, problems);
-  registrationProblems(entries, state.datacenter, problems);
   const tcpRoutes = parseAll(state.configEntries.tcpRoutes ?? [], 'tcp-route', tcpRouteSchema, problems)
     .map(({ value }) => tcpRouteOf(value))
     .sort((a, b) => byString(a.name, b.name));
@@ -157,7 +112,7 @@ export function buildModel(state: ConsulState, previous?: MeshModel | null): Mes
   );
 
   problems.sort((a, b) => byString(a.object, b.object) || byString(a.field, b.field) || byString(a.message, b.message));
-  return {
+  return rememberRegistrations(registrations, state, {
     datacenter: state.datacenter,
     trustDomain: state.trustDomain || state.caRoots?.TrustDomain || '',
     services,
@@ -167,7 +122,7 @@ export function buildModel(state: ConsulState, previous?: MeshModel | null): Mes
     intentions,
     chains: chainParts.chains,
     targetEndpoints: chainParts.targetEndpoints,
-    upstreamConfigs: chainParts.upstreamConfigs,
+    upstreamConfigs: registrations.upstreamConfigs,
     accessLogs,
     gateways: sortedGateways,
     httpRoutes,
@@ -177,67 +132,7 @@ export function buildModel(state: ConsulState, previous?: MeshModel | null): Mes
     ...(gatewayCertificates.size > 0 ? { gatewayCertificates } : {}),
     ...(tcpRoutes.length > 0 ? { tcpRoutes } : {}),
     problems,
-  };
-}
-
-function kindOf(e: HealthEntry): string {
-  return e.Service.Kind ?? '';
-}
-
-function healthOf(e: HealthEntry): HealthStatus {
-  return e.Checks.some((c) => c.Status === 'critical') ? 'UNHEALTHY' : 'HEALTHY';
-}
-
-function endpointOf(e: HealthEntry): Endpoint {
-  return {
-    address: e.Service.Address || e.Node.Address,
-    port: e.Service.Port,
-    health: healthOf(e),
-    node: e.Node.Node,
-    serviceId: e.Service.ID,
-  };
-}
-
-function byEndpoint(a: Endpoint, b: Endpoint): number {
-  return byString(a.serviceId, b.serviceId) || byString(a.node, b.node);
-}
-
-function proxyOf(e: HealthEntry, kind: 'connect-proxy' | 'api-gateway', state: ConsulState): ProxyModel {
-  const proxy: ProxyModel = {
-    id: e.Service.ID,
-    kind,
-    service: e.Service.Service,
-    node: e.Node.Node,
-    address: e.Service.Address || e.Node.Address,
-    port: e.Service.Port,
-    upstreams: [],
-  };
-  if (kind !== 'connect-proxy') return proxy;
-  const p = e.Service.Proxy ?? {};
-  const dest = p.DestinationServiceName ?? '';
-  proxy.destinationService = dest;
-  proxy.localServiceAddress = p.LocalServiceAddress || '127.0.0.1';
-  let localPort = p.LocalServicePort ?? 0;
-  if (!localPort) {
-    // Like Consul: fall back to the destination instance on the same node.
-    const sameNode = (state.services.get(dest) ?? []).filter((d) => kindOf(d) === '' && d.Node.Node === e.Node.Node);
-    const instance = sameNode.find((d) => d.Service.ID === p.DestinationServiceID) ?? sameNode[0];
-    localPort = instance?.Service.Port ?? 0;
-  }
-  proxy.localServicePort = localPort;
-  const upstreams: Upstream[] = [];
-  for (const u of p.Upstreams ?? []) {
-    // Prepared queries, peers and other datacenters are reported as Problems (registrationProblems).
-    if (!isServedUpstream(u, state.datacenter) || !u.DestinationName || !u.LocalBindPort) continue;
-    const upstream: Upstream = { destinationName: u.DestinationName, localBindAddress: u.LocalBindAddress || '127.0.0.1', localBindPort: u.LocalBindPort };
-    // Config overriding protocol or connect timeout: the chain compiled with those (chain-key.ts).
-    const chain = chainRequestOf(u.DestinationName, u.Config);
-    if (chain) upstream.chain = chain.key;
-    upstreams.push(upstream);
-  }
-  upstreams.sort((a, b) => byString(a.destinationName, b.destinationName) || a.localBindPort - b.localBindPort);
-  proxy.upstreams = upstreams;
-  return proxy;
+  });
 }
 
 function protocolResolver(state: ConsulState, problems: Problem[]): (service: string) => Protocol {

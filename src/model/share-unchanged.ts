@@ -5,11 +5,12 @@
 // stages can skip them with a `===` check and memoized pieces stay valid. A leaf renewal changes
 // one entry of `connect.leaves` and nothing else.
 import { deepEqual } from './equal-model.js';
+import { inheritRegistrations } from './registrations.js';
 import type { ConnectModel, IntentionsModel, MeshModel, MeshTls } from './types.js';
 
 export function shareUnchanged(prev: MeshModel | null, next: MeshModel): MeshModel {
   if (prev === null) return next;
-  return {
+  const shared: MeshModel = {
     datacenter: next.datacenter,
     trustDomain: next.trustDomain,
     services: shareMap(prev.services, next.services),
@@ -27,6 +28,8 @@ export function shareUnchanged(prev: MeshModel | null, next: MeshModel): MeshMod
     ...shareEdgePolicies(prev, next),
     problems: deepEqual(prev.problems, next.problems) ? prev.problems : next.problems,
   };
+  inheritRegistrations(next, shared);
+  return shared;
 }
 
 /** True when `b` is `a` with every part shared, i.e. nothing changed. */
@@ -92,6 +95,7 @@ function shareIntentions(prev: IntentionsModel, next: IntentionsModel): Intentio
 }
 
 function shareMap<V>(prev: ReadonlyMap<string, V>, next: ReadonlyMap<string, V>): ReadonlyMap<string, V> {
+  if (prev === next) return prev;
   let unchanged = prev.size === next.size;
   const out = new Map<string, V>();
   for (const [key, value] of next) {

@@ -203,7 +203,10 @@ export abstract class AdsStream<Req extends AdsRequest, Plan> implements StreamH
     const endpoints = snap.type(TypeUrl.Endpoint).resources;
     for (const c of clusters) {
       const name = c.endpointsName;
-      if (name && eds.subscribes(name) && eds.held.has(name) && endpoints.has(name)) eds.forced.add(name);
+      if (name && eds.subscribes(name) && eds.held.has(name) && endpoints.has(name)) {
+        eds.forced.add(name);
+        eds.quietOn = null;
+      }
     }
   }
 

@@ -119,6 +119,9 @@ export class SnapshotCache {
   private readonly versionMemo = new Map<string, string>();
   /** Messages already encoded: translate output is immutable, so a shared message is encoded once. */
   private readonly encoded = new WeakMap<object, Encoded>();
+  /** Aliases: a name that reads another node's snapshot (alias → node), and each node's aliases. */
+  private readonly aliasTarget = new Map<string, string>();
+  private readonly aliasesOf = new Map<string, Set<string>>();
 
   /**
    * Replaces everything `nodeId` should have; watchers hear about the types that changed.
@@ -173,7 +176,39 @@ export class SnapshotCache {
   }
 
   get(nodeId: string): NodeSnapshot | undefined {
-    return this.snapshots.get(nodeId);
+    const own = this.snapshots.get(nodeId);
+    if (own !== undefined) return own;
+    const target = this.aliasTarget.get(nodeId);
+    return target === undefined ? undefined : this.snapshots.get(target);
+  }
+
+  /**
+   * From now on `alias` reads what `nodeId` has, and its watchers hear of every change of
+   * `nodeId`: one snapshot served under two names at no extra cost per update. Watchers of `alias`
+   * hear of the types whose version differs from what it read before.
+   */
+  alias(alias: string, nodeId: string): void {
+    if (this.aliasTarget.get(alias) === nodeId) return;
+    const before = this.get(alias);
+    this.unalias(alias);
+    this.aliasTarget.set(alias, nodeId);
+    let aliases = this.aliasesOf.get(nodeId);
+    if (!aliases) this.aliasesOf.set(nodeId, (aliases = new Set()));
+    aliases.add(alias);
+    const after = this.snapshots.get(nodeId);
+    if (after === undefined) return;
+    const changed = new Set(TYPE_ORDER.filter((t) => before === undefined || before.type(t).version !== after.type(t).version));
+    if (changed.size > 0) this.notifyWatchers(alias, changed);
+  }
+
+  /** `alias` reads nothing any more; like delete(), its streams keep what they were sent. */
+  unalias(alias: string): void {
+    const target = this.aliasTarget.get(alias);
+    if (target === undefined) return;
+    this.aliasTarget.delete(alias);
+    const aliases = this.aliasesOf.get(target);
+    aliases?.delete(alias);
+    if (aliases?.size === 0) this.aliasesOf.delete(target);
   }
 
   /**
@@ -181,14 +216,16 @@ export class SnapshotCache {
    * nothing more (a proxy keeps its last config); a later set() serves them again.
    */
   delete(nodeId: string): void {
+    for (const alias of [...(this.aliasesOf.get(nodeId) ?? [])]) this.unalias(alias);
     const previous = this.snapshots.get(nodeId);
     if (!previous) return;
     this.snapshots.delete(nodeId);
     for (const type of previous.types.values()) for (const cached of type.resources.values()) this.release(cached);
   }
 
+  /** The names a snapshot is served under, aliases included. */
   nodes(): string[] {
-    return [...this.snapshots.keys()].sort();
+    return [...this.snapshots.keys(), ...this.aliasTarget.keys()].sort();
   }
 
   watch(nodeId: string, watcher: CacheWatcher): () => void {
@@ -218,7 +255,7 @@ export class SnapshotCache {
 
   /** The node's resources as JSON for the admin API, secrets redacted; undefined for an unknown node. */
   snapshotJson(nodeId: string): SnapshotJson | undefined {
-    const snapshot = this.snapshots.get(nodeId);
+    const snapshot = this.get(nodeId);
     if (!snapshot) return undefined;
     const out: SnapshotJson = {};
     for (const typeUrl of TYPE_ORDER) {
@@ -326,7 +363,12 @@ export class SnapshotCache {
   }
 
   private notify(nodeId: string, changed: ReadonlySet<TypeUrl>): void {
-    for (const watcher of [...(this.watchers.get(nodeId) ?? [])]) watcher(changed);
+    this.notifyWatchers(nodeId, changed);
+    for (const alias of this.aliasesOf.get(nodeId) ?? []) this.notifyWatchers(alias, changed);
+  }
+
+  private notifyWatchers(name: string, changed: ReadonlySet<TypeUrl>): void {
+    for (const watcher of [...(this.watchers.get(name) ?? [])]) watcher(changed);
   }
 }
 

@@ -16,6 +16,7 @@ export class DeltaStream extends AdsStream<DeltaDiscoveryRequest, DeltaPlan> {
   protected readonly requestName = 'DeltaDiscoveryRequest';
 
   protected handle(req: DeltaDiscoveryRequest, st: TypeState, first: boolean): void {
+    st.quietOn = null;
     // Delta requests are processed even with a stale nonce: their subscription changes are incremental.
     if (req.responseNonce !== '' && st.inflight?.nonce === req.responseNonce) this.ackOrNack(st, req);
 
@@ -46,7 +47,9 @@ export class DeltaStream extends AdsStream<DeltaDiscoveryRequest, DeltaPlan> {
   }
 
   protected pending(st: TypeState, snap: NodeSnapshot, deferRemovals: () => boolean): DeltaPlan | null {
-    const target = st.target(snap.type(st.typeUrl));
+    const type = snap.type(st.typeUrl);
+    if (st.quietOn === type) return null;
+    const target = st.view(type);
     const upserts: CachedResource[] = [];
     const removed: string[] = [];
     for (const [name, r] of target) {
@@ -61,11 +64,15 @@ export class DeltaStream extends AdsStream<DeltaDiscoveryRequest, DeltaPlan> {
       defer ??= deferRemovals();
       if (!defer) removed.push(name);
     }
-    if (upserts.length === 0 && removed.length === 0 && !st.respondEvenIfEmpty) return null;
+    if (upserts.length === 0 && removed.length === 0 && !st.respondEvenIfEmpty) {
+      if (defer !== true) st.quietOn = type; // nothing held back either
+      return null;
+    }
     return { upserts, removed };
   }
 
   protected send(st: TypeState, plan: DeltaPlan, snap: NodeSnapshot, warming: boolean): void {
+    st.quietOn = null;
     for (const r of plan.upserts) {
       st.held.set(r.name, r.version);
       st.forced.delete(r.name);

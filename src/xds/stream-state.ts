@@ -23,6 +23,11 @@ export class TypeState {
   readonly forced = new Set<string>();
   /** Delta: respond even with nothing to send (first wildcard request of a full-state type). */
   respondEvenIfEmpty = false;
+  /**
+   * Delta: the type snapshot against which nothing was left to send or hold back; pending() needs
+   * no pass over the resources while it is the current one. Null after any change of this state.
+   */
+  quietOn: TypeSnapshot | null = null;
   /** SotW only: version_info of the first request (what a reconnecting proxy already has). */
   clientVersion: string | null = null;
   inflight: InFlight | null = null;
@@ -46,7 +51,12 @@ export class TypeState {
     return this.wildcard || this.names.has(name);
   }
 
-  /** The resources of `type` this subscription covers. */
+  /** The resources of `type` this subscription covers, read-only (a wildcard reads the snapshot's own map). */
+  view(type: TypeSnapshot): ReadonlyMap<string, CachedResource> {
+    return this.wildcard ? type.resources : this.target(type);
+  }
+
+  /** The resources of `type` this subscription covers, as a new map. */
   target(type: TypeSnapshot): Map<string, CachedResource> {
     if (this.wildcard) return new Map(type.resources);
     const out = new Map<string, CachedResource>();

@@ -14,7 +14,6 @@ import { centralUpstreamConfigs, resolveUpstreamConfig } from './upstream-config
 export interface ChainParts {
   chains: ReadonlyMap<string, CompiledChain>;
   targetEndpoints: ReadonlyMap<string, readonly Endpoint[]>;
-  upstreamConfigs: ReadonlyMap<string, UpstreamConfig>;
 }
 
 /** `proxy/<node>/<service ID>`: the object registration Problems are reported under. */
@@ -59,6 +58,38 @@ export function registrationProblems(entries: readonly HealthEntry[], datacenter
   }
 }
 
+/** Parsed chains by Consul's answer object and chain key: an answer kept from one model to the next is parsed once. */
+const parsedChains = new WeakMap<object, Map<string, { chain: CompiledChain | null; problems: readonly Problem[] }>>();
+
+/** parseChain, once per answer object (Consul's answers are never modified). */
+function parseChainOnce(key: string, raw: unknown, problems: Problem[]): CompiledChain | null {
+  if (raw === null || typeof raw !== 'object') return parseChain(key, raw, problems);
+  let byKey = parsedChains.get(raw);
+  if (byKey === undefined) parsedChains.set(raw, (byKey = new Map()));
+  let parsed = byKey.get(key);
+  if (parsed === undefined) {
+    const found: Problem[] = [];
+    parsed = { chain: parseChain(key, raw, found), problems: found };
+    byKey.set(key, parsed);
+  }
+  problems.push(...parsed.problems);
+  return parsed.chain;
+}
+
+/** Default chains by everything they depend on; bounded (starts afresh past 10,000). */
+const defaultChains = new Map<string, CompiledChain | null>();
+
+function defaultChainOnce(service: string, facts: Parameters<typeof defaultChain>[1]): CompiledChain | null {
+  const key = JSON.stringify([service, facts.datacenter, facts.trustDomain, facts.protocol, facts.externalSni ?? '']);
+  let chain = defaultChains.get(key);
+  if (chain === undefined) {
+    if (defaultChains.size >= 10_000) defaultChains.clear();
+    chain = defaultChain(service, facts);
+    defaultChains.set(key, chain);
+  }
+  return chain;
+}
+
 /** Services whose chain a served proxy uses: sidecar upstreams and backends of routes bound to a registered gateway. */
 function chainUsers(proxies: ReadonlyMap<string, ProxyModel>, model: Pick<MeshModel, 'httpRoutes'>): Set<string> {
   const used = new Set<string>();
@@ -92,7 +123,7 @@ export function buildChainParts(
       // No chain from Consul: the service has no router, splitter or resolver (only those chains
       // are watched), so its chain is the default one Consul would compile.
       external ??= externalSnis(state.configEntries.serviceDefaults);
-      const chain = defaultChain(service, {
+      const chain = defaultChainOnce(service, {
         datacenter: state.datacenter,
         trustDomain: state.trustDomain,
         protocol: protocolOf(service),
@@ -101,7 +132,7 @@ export function buildChainParts(
       if (chain) chains.set(service, chain);
       continue;
     }
-    let chain = parseChain(service, raw, problems);
+    let chain = parseChainOnce(service, raw, problems);
     if (!chain) {
       chain = previous?.chains.get(service) ?? null;
       if (chain) {
@@ -138,11 +169,7 @@ export function buildChainParts(
       }
     }
   }
-  return {
-    chains,
-    targetEndpoints: new Map([...targetEndpoints].sort(([a], [b]) => byString(a, b))),
-    upstreamConfigs: buildUpstreamConfigs(state, entries, model.datacenter, problems),
-  };
+  return { chains, targetEndpoints: new Map([...targetEndpoints].sort(([a], [b]) => byString(a, b))) };
 }
 
 /**
@@ -161,13 +188,14 @@ export function endpointsOf(list: readonly HealthEntry[], onlyPassing: boolean):
     .sort((a, b) => byString(a.serviceId, b.serviceId) || byString(a.node, b.node));
 }
 
-function buildUpstreamConfigs(
-  state: ConsulState,
+/** The UpstreamConfig of every (downstream service, upstream) pair of the registered sidecars, resolved. */
+export function buildUpstreamConfigs(
+  serviceDefaults: readonly unknown[],
   entries: readonly HealthEntry[],
   datacenter: string,
   problems: Problem[],
 ): Map<string, UpstreamConfig> {
-  const central = centralUpstreamConfigs(state.configEntries.serviceDefaults, problems);
+  const central = centralUpstreamConfigs(serviceDefaults, problems);
   const out = new Map<string, UpstreamConfig>();
   for (const e of entries) {
     if ((e.Service.Kind ?? '') !== 'connect-proxy') continue;
@@ -225,7 +253,7 @@ function addOverrideChains(
         const raw = stateChains.get(request.key);
         let chain: CompiledChain | null = null;
         if (raw !== undefined) {
-          chain = parseChain(request.key, raw, problems);
+          chain = parseChainOnce(request.key, raw, problems);
           if (!chain) {
             chain = previous?.chains.get(request.key) ?? null;
             if (chain && chain !== previous?.chains.get(request.service)) {

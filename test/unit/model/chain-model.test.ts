@@ -116,4 +116,25 @@ describe('discovery chains in the model', () => {
     expect(next.targetEndpoints.get('v2.api.default.default.dc1')![0]!.health).toBe('HEALTHY');
     expect(shareUnchanged(next, buildModel(s, next)).targetEndpoints).toBe(next.targetEndpoints);
   });
+  it('a change outside the registrations reuses the previous model\'s services, proxies and upstream configs, with their problems', () => {
+    const base = state();
+    const prev = shareUnchanged(null, buildModel(base));
+    const registrationProblems = (m: typeof prev) => m.problems.filter((p) => p.object.startsWith('proxy/') || p.object.startsWith('service-defaults/'));
+    expect(registrationProblems(prev).map((p) => p.field)).toContain('Proxy.Mode');
+    // Only the chains differ (same health answers, defaults and datacenter).
+    const chainsOnly: ConsulState = { ...base, chains: new Map<string, unknown>([['api', { ...chainApi }], ['web', chainWeb]]) };
+    const next = shareUnchanged(prev, buildModel(chainsOnly, prev));
+    expect(next.services).toBe(prev.services);
+    expect(next.proxies).toBe(prev.proxies);
+    expect(next.upstreamConfigs).toBe(prev.upstreamConfigs);
+    expect(registrationProblems(next)).toEqual(registrationProblems(prev));
+    // The health answers changed: built again, and equal parts still shared by shareUnchanged.
+    const moved: ConsulState = { ...chainsOnly, services: new Map([...chainsOnly.services, ['api-sidecar-proxy', [v1, { ...v2, Service: { ...v2.Service, Port: 21009 } }]]]) };
+    const after = shareUnchanged(next, buildModel(moved, next));
+    expect(after.proxies).not.toBe(next.proxies);
+    expect(after.proxies.get('n1/api-v2-sidecar-proxy')!.port).toBe(21009);
+    expect(after.proxies.get('n1/web-sidecar-proxy')).toBe(next.proxies.get('n1/web-sidecar-proxy'));
+    // A model built without a previous one (or from other sources) never borrows.
+    expect(buildModel(moved, prev).proxies.get('n1/api-v2-sidecar-proxy')!.port).toBe(21009);
+  });
 });

@@ -145,4 +145,59 @@ describe('SnapshotCache', () => {
     expect(json.secrets!.resources[0]!.resource).toMatchObject({ name: 'cert' });
     expect(cache.snapshotJson('unknown')).toBeUndefined();
   });
+  describe('aliases', () => {
+    it('an alias reads its node\'s snapshot, and its watchers hear of every change of that node', () => {
+      const cache = new SnapshotCache();
+      const heard: string[][] = [];
+      cache.watch('web', (changed) => heard.push([...changed].map((t) => t.split('.').at(-1)!)));
+      cache.set('node1/web', [cluster('a'), listener('l')]);
+      expect(heard).toEqual([]);
+      cache.alias('web', 'node1/web');
+      expect(cache.get('web')).toBe(cache.get('node1/web'));
+      // Like a new node's first set(): every type.
+      expect(heard).toEqual([['Cluster', 'ClusterLoadAssignment', 'Listener', 'RouteConfiguration', 'Secret']]);
+      heard.length = 0;
+      cache.set('node1/web', [cluster('a', 2), listener('l')]);
+      expect(heard).toEqual([['Cluster']]);
+      expect(cache.get('web')!.type(TypeUrl.Cluster).resources.get('a')).toBe(cache.get('node1/web')!.type(TypeUrl.Cluster).resources.get('a'));
+      expect(cache.nodes()).toEqual(['node1/web', 'web']);
+      // Encoded once, held once.
+      expect(cache.internedCount()).toBe(2);
+    });
+
+    it('moving an alias tells its watchers only of the types whose version differs', () => {
+      const cache = new SnapshotCache();
+      cache.set('node1/web', [cluster('a'), listener('l')]);
+      cache.set('node2/web', [cluster('b'), listener('l')]);
+      cache.alias('web', 'node1/web');
+      const heard: string[][] = [];
+      cache.watch('web', (changed) => heard.push([...changed].map((t) => t.split('.').at(-1)!)));
+      cache.alias('web', 'node1/web');
+      expect(heard).toEqual([]);
+      cache.alias('web', 'node2/web');
+      expect(heard).toEqual([['Cluster']]);
+      // The old node's changes no longer reach it.
+      cache.set('node1/web', [cluster('a', 3), listener('l')]);
+      expect(heard).toHaveLength(1);
+    });
+
+    it('unalias() and deleting the node leave the alias reading nothing, and its watchers are told nothing', () => {
+      const cache = new SnapshotCache();
+      cache.set('node1/web', [cluster('a')]);
+      cache.alias('web', 'node1/web');
+      let calls = 0;
+      cache.watch('web', () => calls++);
+      cache.unalias('web');
+      expect(cache.get('web')).toBeUndefined();
+      cache.set('node1/web', [cluster('a', 2)]);
+      expect(calls).toBe(0);
+      cache.alias('web', 'node1/web');
+      expect(calls).toBe(1);
+      cache.delete('node1/web');
+      expect(cache.get('web')).toBeUndefined();
+      expect(cache.nodes()).toEqual([]);
+      cache.set('node1/web', [cluster('a')]);
+      expect(calls).toBe(1);
+    });
+  });
 });
