@@ -1,7 +1,7 @@
 // The discovery-chain part of the model: chains the served proxies use (the services' own, and
-// those Consul compiles with an upstream's protocol / connect timeout overrides), the endpoints of
-// their subset targets, the resolved UpstreamConfig per (downstream, upstream), and Problems for the
-// registration features meshgate does not implement.
+// those Consul compiles with an upstream's protocol / connect timeout overrides) and the endpoints of
+// their subset targets; plus, for registrations.ts, the resolved UpstreamConfig per (downstream,
+// upstream) and Problems for the registration features meshgate does not implement.
 import type { ConsulState, HealthEntry } from '../../consul/state.js';
 import { byString, upstreamConfigKey, type Endpoint, type MeshModel, type Problem, type Protocol, type ProxyModel } from '../types.js';
 import { chainRequestOf, wouldCustomize, type ChainFacts, type ChainOverrides } from './chain-key.js';
