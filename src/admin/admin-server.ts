@@ -6,7 +6,7 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../log/logger.js';
 import type { Problem } from '../model/types.js';
 import type { Denial } from '../xds/access-control.js';
-import type { StatusSource } from '../xds/status.js';
+import { withDenials, type StatusSource } from '../xds/status.js';
 import { splitHostPort } from '../address.js';
 import { MeshgateError } from '../errors.js';
 import { ConsoleEvents, consoleAsset } from './console/console-server.js';
@@ -89,7 +89,8 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     if (path === '/metrics') {
       return { status: 200, contentType: opts.registry.contentType, body: await opts.registry.metrics() };
     }
-    if (path === '/debug/proxies') return json(200, opts.status.streams());
+    // Open streams, and proxies whose last stream was refused (authorization "denied", with the reason).
+    if (path === '/debug/proxies') return json(200, withDenials(opts.status.streams(), opts.denials?.() ?? []));
     if (path === '/debug/proxies/denied') return json(200, opts.denials?.() ?? []);
     if (path === '/debug/problems') return json(200, opts.problems());
     if (path === '/debug/topology' && opts.topology) return json(200, opts.topology());

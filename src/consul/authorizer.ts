@@ -7,6 +7,7 @@
 //  - meshgate's own token: which of the permissions meshgate needs are missing.
 import { MeshgateError } from '../errors.js';
 import type { AuthDecision, TokenAuthorizer } from '../xds/access-control.js';
+import { DEFAULT_POLICY_KV_PREFIX } from './policy-kv-watch.js';
 
 export interface ConsulAuthorizerOptions {
   /** 'host:port' or 'http(s)://host:port'. */
@@ -110,10 +111,15 @@ const PROBE_SERVICE = 'meshgate-permission-probe';
 /**
  * Checks what meshgate's own token can do. Each probe is a read (or an authorize call) that
  * Consul answers with 403, or with X-Consul-Results-Filtered-By-ACLs, when a permission is missing.
+ * What each read needs is Consul 1.15's: config entries are checked by their kind's CanRead (the
+ * `mesh` entry and proxy-defaults need nothing; http-route, tcp-route and inline-certificate need
+ * mesh:read), a KV read by key_prefix read on the key.
  */
 export async function checkOwnPermissions(opts: {
   address: string;
   token: string;
+  /** The KV prefix of edge policies (default `meshgate/`). */
+  kvPrefix?: string;
   timeoutMs?: number;
   fetch?: typeof fetch;
 }): Promise<OwnPermissions> {
@@ -123,6 +129,10 @@ export async function checkOwnPermissions(opts: {
   const missing: MissingPermission[] = [];
   const errors: string[] = [];
   const firstLine = (text: string) => text.trim().split('\n')[0]!.slice(0, 200);
+  const kvPrefix = (opts.kvPrefix ?? DEFAULT_POLICY_KV_PREFIX).replace(/\/*$/, '/');
+  const kvPath = `/v1/kv/${kvPrefix.split('/').map(encodeURIComponent).join('/')}`;
+  const kvPermission = `key_prefix "${kvPrefix}" read`;
+  const kvNeededFor = `reading edge policies (GET /v1/kv/${kvPrefix}?recurse); without it Consul hides them and they stop applying`;
 
   const probes: {
     permission: string;
@@ -132,6 +142,8 @@ export async function checkOwnPermissions(opts: {
     body?: unknown;
     /** 'forbidden': a 403 means missing; 'filtered': the ACL-filtered header means missing. */
     signal: 'forbidden' | 'filtered';
+    /** A 404 is a normal answer (the probed entry or key does not exist). */
+    notFoundOk?: boolean;
   }[] = [
     { permission: 'agent:read', neededFor: 'reading the agent\'s datacenter and ACL default policy (GET /v1/agent/self)', method: 'GET', path: '/v1/agent/self', signal: 'forbidden' },
     { permission: 'node:read', neededFor: 'seeing every node\'s services (GET /v1/catalog/nodes hides some)', method: 'GET', path: '/v1/catalog/nodes', signal: 'filtered' },
@@ -151,6 +163,18 @@ export async function checkOwnPermissions(opts: {
       body: { Target: PROBE_SERVICE, ClientCertURI: `spiffe://meshgate.invalid/ns/default/dc/dc1/svc/${PROBE_SERVICE}` },
       signal: 'forbidden',
     },
+    {
+      permission: 'mesh:read',
+      neededFor: 'reading http-route, tcp-route and inline-certificate config entries for the api-gateway (GET /v1/config/http-route)',
+      method: 'GET',
+      path: `/v1/config/http-route/${PROBE_SERVICE}`,
+      signal: 'forbidden',
+      notFoundOk: true,
+    },
+    // The prefix's own key: Consul checks key read on it (403), whether or not any key exists.
+    { permission: kvPermission, neededFor: kvNeededFor, method: 'GET', path: kvPath, signal: 'forbidden', notFoundOk: true },
+    // The keys under it: Consul leaves out those the token cannot read and says so in a header.
+    { permission: kvPermission, neededFor: kvNeededFor, method: 'GET', path: `${kvPath}?keys`, signal: 'filtered', notFoundOk: true },
   ];
 
   await Promise.all(
@@ -162,11 +186,15 @@ export async function checkOwnPermissions(opts: {
         errors.push(`${p.permission}: ${(err as Error).message}`);
         return;
       }
+      const answered = res.status === 200 || (p.notFoundOk === true && res.status === 404);
+      const add = (detail: string) => {
+        if (!missing.some((m) => m.permission === p.permission)) missing.push({ permission: p.permission, neededFor: p.neededFor, detail });
+      };
       if (p.signal === 'forbidden' && res.status === 403) {
-        missing.push({ permission: p.permission, neededFor: p.neededFor, detail: firstLine(res.text) });
-      } else if (p.signal === 'filtered' && res.status === 200 && res.headers.get('x-consul-results-filtered-by-acls') === 'true') {
-        missing.push({ permission: p.permission, neededFor: p.neededFor, detail: 'Consul filtered the results by ACLs (X-Consul-Results-Filtered-By-ACLs: true)' });
-      } else if (res.status !== 200) {
+        add(firstLine(res.text));
+      } else if (p.signal === 'filtered' && answered && res.headers.get('x-consul-results-filtered-by-acls') === 'true') {
+        add('Consul filtered the results by ACLs (X-Consul-Results-Filtered-By-ACLs: true)');
+      } else if (!answered) {
         errors.push(`${p.permission}: Consul answered ${res.status} to ${p.method} ${p.path.split('?')[0]}: ${firstLine(res.text)}`);
       }
     }),

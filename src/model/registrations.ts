@@ -5,9 +5,10 @@
 // the previous model's parts are taken as they are: no per-instance work, and every later stage
 // sees the same objects.
 import type { ConsulState, HealthEntry } from '../consul/state.js';
-import { buildUpstreamConfigs, isServedUpstream, registrationProblems } from './discovery-chain/build-chains.js';
+import { buildUpstreamConfigs, isServedUpstream, proxyObject, registrationProblems } from './discovery-chain/build-chains.js';
 import { chainRequestOf } from './discovery-chain/chain-key.js';
 import type { UpstreamConfig } from './discovery-chain/types.js';
+import { parseProxyTimeouts } from './proxy-timeouts.js';
 import { byString, proxyKey, type Endpoint, type HealthStatus, type MeshModel, type Problem, type Protocol, type ProxyModel, type ServiceModel, type Upstream } from './types.js';
 
 export interface Registrations {
@@ -59,7 +60,7 @@ export function buildRegistrations(state: ConsulState, protocolOf: (service: str
   return {
     entries,
     services: servicesOf(state, entries, protocolOf),
-    proxies: proxiesOf(state, entries),
+    proxies: proxiesOf(state, entries, problems),
     upstreamConfigs: buildUpstreamConfigs(state.configEntries.serviceDefaults, entries, state.datacenter, problems),
     problems,
   };
@@ -111,7 +112,7 @@ function servicesOf(state: ConsulState, entries: readonly HealthEntry[], protoco
 }
 
 /** A proxy is the pair (node, service ID): the same ID on two nodes is two proxies. */
-function proxiesOf(state: ConsulState, entries: readonly HealthEntry[]): Map<string, ProxyModel> {
+function proxiesOf(state: ConsulState, entries: readonly HealthEntry[], problems: Problem[]): Map<string, ProxyModel> {
   const proxies = new Map<string, ProxyModel>();
   const proxyEntries = entries
     .filter((e) => kindOf(e) === 'connect-proxy' || kindOf(e) === 'api-gateway')
@@ -120,7 +121,7 @@ function proxiesOf(state: ConsulState, entries: readonly HealthEntry[]): Map<str
   for (const [key, e] of proxyEntries) {
     // One health answer lists a registration once; a key seen twice can only come from two answers.
     if (proxies.has(key)) continue;
-    proxies.set(key, proxyOf(e, kindOf(e) as 'connect-proxy' | 'api-gateway', state));
+    proxies.set(key, proxyOf(e, kindOf(e) as 'connect-proxy' | 'api-gateway', state, problems));
   }
   return proxies;
 }
@@ -143,7 +144,7 @@ function byEndpoint(a: Endpoint, b: Endpoint): number {
   return byString(a.serviceId, b.serviceId) || byString(a.node, b.node);
 }
 
-function proxyOf(e: HealthEntry, kind: 'connect-proxy' | 'api-gateway', state: ConsulState): ProxyModel {
+function proxyOf(e: HealthEntry, kind: 'connect-proxy' | 'api-gateway', state: ConsulState, problems: Problem[]): ProxyModel {
   const proxy: ProxyModel = {
     id: e.Service.ID,
     kind,
@@ -166,6 +167,7 @@ function proxyOf(e: HealthEntry, kind: 'connect-proxy' | 'api-gateway', state: C
     localPort = instance?.Service.Port ?? 0;
   }
   proxy.localServicePort = localPort;
+  Object.assign(proxy, parseProxyTimeouts(p.Config, proxyObject(e), problems));
   const upstreams: Upstream[] = [];
   for (const u of p.Upstreams ?? []) {
     // Prepared queries, peers and other datacenters are reported as Problems (registrationProblems).

@@ -65,6 +65,14 @@ export interface ProxyModel {
   destinationService?: string;
   localServiceAddress?: string;
   localServicePort?: number;
+  /**
+   * connect-proxy only, from `Proxy.Config` (proxy-defaults `Config` merged in by the agent), as
+   * Consul reads them: local_connect_timeout_ms (absent = 5000), local_request_timeout_ms and
+   * local_idle_timeout_ms (absent = not set). See model/proxy-timeouts.ts.
+   */
+  localConnectTimeoutMs?: number;
+  localRequestTimeoutMs?: number;
+  localIdleTimeoutMs?: number;
   upstreams: Upstream[];
 }
 

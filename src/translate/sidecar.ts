@@ -21,6 +21,7 @@ import { memoByKey, memoByObject } from './memo.js';
 import { rbacHttpFilter, rbacNetworkFilter } from './rbac/filters.js';
 import { type RbacRules, intentionRbac } from './rbac/intentions.js';
 import { accessLogConfig } from './access-logs.js';
+import { durationFromMs } from './duration.js';
 import { addUpstream } from './sidecar-upstream.js';
 
 function addPublicListener(out: Output, model: MeshModel, proxy: ProxyModel): void {
@@ -41,8 +42,10 @@ function addPublicListener(out: Output, model: MeshModel, proxy: ProxyModel): vo
     destination,
   );
   if (rbac.problem) addProblem(out, rbac.problem);
-  const localApp = localAppCluster(JSON.stringify([proxy.localServiceAddress || '127.0.0.1', proxy.localServicePort, protocol]));
-  const listener = publicListener(rbac, JSON.stringify([proxy.address, proxy.port, protocol, model.meshTls.incoming, model.accessLogs]));
+  const localApp = localAppCluster(JSON.stringify([proxy.localServiceAddress || '127.0.0.1', proxy.localServicePort, protocol, proxy.localConnectTimeoutMs ?? null]));
+  // Consul sets the local route's timeouts on HTTP listeners only; tcp_proxy gets neither.
+  const timeouts: LocalRouteTimeouts = isHttpProtocol(protocol) ? [proxy.localRequestTimeoutMs ?? null, proxy.localIdleTimeoutMs ?? null] : [null, null];
+  const listener = publicListener(rbac, JSON.stringify([proxy.address, proxy.port, protocol, model.meshTls.incoming, model.accessLogs, timeouts]));
   addResource(out, { typeUrl: TypeUrl.Cluster, name: LOCAL_APP_CLUSTER, message: localApp });
   addResource(out, { typeUrl: TypeUrl.Listener, name: listener.name, message: listener });
 }
@@ -56,13 +59,16 @@ export function localServiceMissing(proxy: ProxyModel): Problem {
   };
 }
 
-/** The local_app cluster, from [localAddress, localPort, protocol]. */
+/**
+ * The local_app cluster, from [localAddress, localPort, protocol, local_connect_timeout_ms or null].
+ * Consul: connect_timeout is local_connect_timeout_ms, 5 s when not set.
+ */
 const localAppCluster = memoByKey((key) => {
-  const [localAddress, localPort, protocol] = JSON.parse(key) as [string, number, Protocol];
+  const [localAddress, localPort, protocol, connectTimeoutMs] = JSON.parse(key) as [string, number, Protocol, number | null];
   return Cluster.fromPartial({
     name: LOCAL_APP_CLUSTER,
     clusterDiscoveryType: { $case: 'type', value: Cluster_DiscoveryType.STATIC },
-    connectTimeout: CONNECT_TIMEOUT,
+    connectTimeout: connectTimeoutMs === null ? CONNECT_TIMEOUT : durationFromMs(connectTimeoutMs),
     loadAssignment: buildLoadAssignment(LOCAL_APP_CLUSTER, [{ address: localAddress, port: localPort }]),
     ...http2ProtocolOptions(protocol),
   });
@@ -77,19 +83,46 @@ const XFCC = {
   setCurrentClientCertDetails: { subject: true, cert: true, chain: true, dns: true, uri: true },
 };
 
+/** [local_request_timeout_ms, local_idle_timeout_ms] of the public listener's route; null = not set. */
+type LocalRouteTimeouts = [number | null, number | null];
+
+/**
+ * The public listener's route config: everything to local_app, with Consul's route `timeout` and
+ * `idle_timeout` from local_request_timeout_ms and local_idle_timeout_ms when they are set.
+ */
+function localAppRouteConfig([requestTimeoutMs, idleTimeoutMs]: LocalRouteTimeouts) {
+  const config = catchAllRouteConfig(PUBLIC_LISTENER, PUBLIC_LISTENER, LOCAL_APP_CLUSTER);
+  if (requestTimeoutMs === null && idleTimeoutMs === null) return config;
+  const virtualHosts = config.virtualHosts.map((vh) => ({
+    ...vh,
+    routes: vh.routes.map((r) => ({
+      ...r,
+      action: {
+        ...r.action,
+        value: {
+          ...r.action.value,
+          ...(requestTimeoutMs === null ? {} : { timeout: durationFromMs(requestTimeoutMs) }),
+          ...(idleTimeoutMs === null ? {} : { idleTimeout: durationFromMs(idleTimeoutMs) }),
+        },
+      },
+    })),
+  }));
+  return { ...config, virtualHosts };
+}
+
 /**
  * The public listener: mTLS with the proxy's leaf, intentions enforced first (network RBAC before
  * tcp_proxy, or HTTP RBAC before the router), then the local app. Memoized on the RBAC rules object
- * and [address, port, protocol, incoming TLS params].
+ * and [address, port, protocol, incoming TLS params, access logs, local route timeouts].
  */
 const publicListener = memoByObject((rbac: RbacRules, key: string) => {
-  const [address, port, protocol, tls, accessLogs] = JSON.parse(key) as [string, number, Protocol, TlsParams, AccessLogsModel | null];
+  const [address, port, protocol, tls, accessLogs, timeouts] = JSON.parse(key) as [string, number, Protocol, TlsParams, AccessLogsModel | null, LocalRouteTimeouts];
   const logs = accessLogConfig(accessLogs);
   const filters = isHttpProtocol(protocol)
     ? [
         httpConnectionManagerFilter(
           PUBLIC_LISTENER,
-          { kind: 'inline', routeConfig: catchAllRouteConfig(PUBLIC_LISTENER, PUBLIC_LISTENER, LOCAL_APP_CLUSTER) },
+          { kind: 'inline', routeConfig: localAppRouteConfig(timeouts) },
           { ...(protocol === 'grpc' ? {} : XFCC), accessLog: logs.filter },
           [rbacHttpFilter(rbac, '')],
         ),

@@ -33,12 +33,18 @@ export interface GatedStream {
 export interface Denial {
   at: string;
   streamId: number;
+  /** `<node>/<id>`, or the bare node.id when the proxy sent no node_name. */
   proxy: string;
   service: string;
   /** The permission that is missing, e.g. `service:write on "web"`. */
   missing: string;
+  /** Consul's answer. */
   reason: string;
   peer: string;
+  /** The gRPC status the stream was ended with. */
+  code: 'PERMISSION_DENIED';
+  /** The status message the stream was ended with (what Envoy logs). */
+  message: string;
 }
 
 export interface AccessControlOptions {
@@ -172,6 +178,10 @@ export class AccessControl {
       return;
     }
     const missing = `service:write on "${subject.service}"`;
+    const message =
+      stream.token === ''
+        ? `permission denied for proxy ${subject.proxy}: no x-consul-token was sent; it needs a token granting ${missing} (Consul: ${decision.reason})`
+        : `permission denied for proxy ${subject.proxy}: its x-consul-token does not grant ${missing} (Consul: ${decision.reason}); give the proxy a token with that permission`;
     this.recordDenial({
       at: new Date().toISOString(),
       streamId: stream.id,
@@ -180,13 +190,11 @@ export class AccessControl {
       missing,
       reason: decision.reason,
       peer: entry.peer,
+      code: 'PERMISSION_DENIED',
+      message,
     });
     this.remove(stream);
-    stream.deny(
-      stream.token === ''
-        ? `permission denied for proxy ${subject.proxy}: no x-consul-token was sent; it needs a token granting ${missing} (Consul: ${decision.reason})`
-        : `permission denied for proxy ${subject.proxy}: its x-consul-token does not grant ${missing} (Consul: ${decision.reason}); give the proxy a token with that permission`,
-    );
+    stream.deny(message);
   }
 
   private scheduleRetry(stream: GatedStream, entry: Entry): void {

@@ -14,6 +14,7 @@ agent_prefix   ""  { policy = "read" }
 mesh = "read"
 node_prefix    ""  { policy = "read" }
 service_prefix ""  { policy = "write"  intentions = "read" }
+key_prefix "meshgate/" { policy = "read" }
 `;
 
 /** Envoy's log line for an ADS stream closed with PERMISSION_DENIED (gRPC status 7; the message is percent-encoded on the wire). */
@@ -132,6 +133,10 @@ describe('proxies without the right token', () => {
         expect(denied.length).toBeGreaterThan(beforeCount);
         expect(denied[0]).toMatchObject({ service: 'web', missing: 'service:write on "web"' });
         expect(String(denied[0].reason)).not.toBe('');
+        // /debug/proxies lists the refused proxy next to the served one, with the status Envoy got.
+        const listed = (await debugProxies(meshgate)).find((p) => p.nodeId === 'web-sidecar-proxy' && p.authorization === 'denied');
+        expect(listed?.denial, 'a denied entry on /debug/proxies').toMatchObject({ code: 'PERMISSION_DENIED', missing: 'service:write on "web"' });
+        expect(listed.denial.message).toContain('permission denied for proxy');
       } finally {
         await envoy.stop();
       }

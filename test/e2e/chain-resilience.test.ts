@@ -2,8 +2,9 @@
 // sidecar served by Consul's built-in xDS server and through one served by meshgate (same Consul,
 // same Envoy, same destinations) must end the same way: retries on 503 (attempts counted at the app)
 // and on connect failure, request timeouts (504), circuit breaking (503 with x-envoy-overloaded),
-// outlier ejection of a failing instance, and failover to another service when every instance is
-// critical, and back.
+// outlier ejection of a failing instance, failover to another service when every instance is
+// critical, and back, and ordered failover over several targets (the next target only when the ones
+// before it are critical too).
 //
 // Until the outlier case, the client's upstreams carry a PassiveHealthCheck that never ejects, so the
 // retry and connect-failure cases cannot depend on ejection (Envoy's defaults, which Consul sends as
@@ -37,11 +38,12 @@ beforeAll(async () => {
       { service: 'api', id: 'api-1' },
       { service: 'api', id: 'api-2' },
       { service: 'api-backup', id: 'api-backup-1' },
+      { service: 'api-dr', id: 'api-dr-1' },
       { service: 'flaky', id: 'flaky-live' },
       { service: 'flaky', id: 'flaky-dead', dead: true },
     ],
     entries: [
-      ...['api', 'api-backup', 'flaky'].map((Name) => ({ Kind: 'service-defaults', Name, Protocol: 'http' })),
+      ...['api', 'api-backup', 'api-dr', 'flaky'].map((Name) => ({ Kind: 'service-defaults', Name, Protocol: 'http' })),
       clientDefaults({ PassiveHealthCheck: NO_EJECT }),
     ],
   });
@@ -216,6 +218,53 @@ describe('discovery chain resilience: Consul-served vs meshgate-served client si
       expect(Object.keys(back.meshgate).sort(), 'meshgate-served client').toEqual(Object.keys(back.consul).sort());
     } finally {
       await setApi('pass');
+    }
+  });
+
+  it('ordered failover: api critical → the first Failover target; it critical too → the second; and back in order', async () => {
+    const setHealth = async (ids: string[], status: 'pass' | 'fail'): Promise<void> => {
+      for (const id of ids) for (const check of mesh.checks(id)) await mesh.consul.api.updateTtl(check, status);
+    };
+    const answer = async (s: Server): Promise<string> => {
+      const r = await get(s, '/');
+      return r.status === 200 ? r.instance : String(r.status);
+    };
+    /** Waits until both sides answer from `instance`, then checks six answers per side agree. */
+    const step = async (label: string, instance: string): Promise<void> => {
+      const reached = await untilBoth(answer, (v) => v === instance);
+      expect(reached.consul, `Consul-served client, ${label}`).toBe(instance);
+      expect(reached.meshgate, `meshgate-served client, ${label}; ${await meshgateConfig()}`).toBe(reached.consul);
+      const steady = await bothSides((s) => tally(mesh.port(s), 6));
+      expect(steady.consul, `Consul-served client, ${label}`).toEqual({ [instance]: 6 });
+      expect(steady.meshgate, `meshgate-served client, ${label}`).toEqual(steady.consul);
+    };
+    const api = ['api-1', 'api-2'];
+    try {
+      await mesh.consul.api.putConfigEntry({
+        Kind: 'service-resolver',
+        Name: 'api',
+        Failover: { '*': { Targets: [{ Service: 'api-backup' }, { Service: 'api-dr' }] } },
+      });
+      // Healthy: the primary keeps the traffic, whatever the failover list.
+      const primary = await untilBoth((s) => tally(mesh.port(s), 6), (v) => Object.keys(v).sort().join() === 'api-1,api-2');
+      expect(Object.keys(primary.consul).sort(), 'Consul-served client, all healthy').toEqual(api);
+      expect(Object.keys(primary.meshgate).sort(), 'meshgate-served client, all healthy').toEqual(api);
+
+      await setHealth(api, 'fail');
+      await step('api critical', 'api-backup-1');
+      await shapes.record('ordered Failover');
+      await setHealth(['api-backup-1'], 'fail');
+      await step('api and api-backup critical', 'api-dr-1');
+      // The first target comes back: it is preferred over the second again.
+      await setHealth(['api-backup-1'], 'pass');
+      await step('api-backup passing again', 'api-backup-1');
+
+      await setHealth(api, 'pass');
+      const back = await untilBoth((s) => tally(mesh.port(s), 6), (v) => Object.keys(v).sort().join() === 'api-1,api-2');
+      expect(Object.keys(back.consul).sort(), 'Consul-served client, api passing again').toEqual(api);
+      expect(Object.keys(back.meshgate).sort(), 'meshgate-served client, api passing again').toEqual(Object.keys(back.consul).sort());
+    } finally {
+      await setHealth([...api, 'api-backup-1'], 'pass');
     }
   });
 

@@ -3,11 +3,12 @@
 // server (same Consul, same Envoy binary). One client sidecar (Consul-served, so only the destination
 // side differs) calls both through its upstream listeners; every request must end the same way at
 // both, and as Consul documents: L4 denials reset the connection, L7 denials answer 403.
+import { Agent, request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoService, type DemoService } from '../../src/mesh/demo-service.js';
 import { ProcessGroup, eventually, freePorts, httpGet, startConsul, type ConsulAgent, type EnvoyProcess } from '../harness/index.js';
 import { debugProxies, passingTtl, sidecarRegistration, startMeshgateProcess, type Meshgate } from './mesh-fixture.js';
-import { QUICK_DRAIN, dynamicListeners, label, request, startProxyEnvoy, type Server } from './zero-trust-fixture.js';
+import { QUICK_DRAIN, dynamicListeners, dynamicVersions, label, request, startProxyEnvoy, type Server } from './zero-trust-fixture.js';
 
 const group = new ProcessGroup();
 const apps: DemoService[] = [];
@@ -231,3 +232,90 @@ describe('bad input', () => {
     await applyAndExpect([{ Name: 'client', Permissions: [{ Action: 'deny', HTTP: { PathRegex: '/allowed/.*' } }] }], probes, ['403', '200']);
   });
 });
+
+describe('an intention change at the meshgate-served destination', () => {
+  // A second meshgate-served sidecar (client-mg) with an upstream to the Consul-served dest-cs: it
+  // holds a long-lived keep-alive connection that has nothing to do with dest-mg's intentions.
+  const ports = { app: 0, sidecar: 0, toCs: 0 };
+  let clientMg: EnvoyProcess;
+  const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });
+
+  /** One request on the agent's pooled connection: status and the local port of the socket used. */
+  const pooled = (path: string): Promise<{ status: number; localPort: number }> =>
+    new Promise((resolve, reject) => {
+      const req = httpRequest(`http://127.0.0.1:${ports.toCs}${path}`, { agent: keepAlive, timeout: 5000 }, (res) => {
+        const localPort = res.socket.localPort ?? 0;
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, localPort }));
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(new Error('timed out')));
+      req.on('error', reject);
+      req.end();
+    });
+
+  const versions = async (envoy: EnvoyProcess) => dynamicVersions(await envoy.configDump());
+
+  beforeAll(async () => {
+    [ports.app, ports.sidecar, ports.toCs] = await freePorts(3);
+    await consul.api.registerService(sidecarRegistration('client-mg', ports.app, ports.sidecar, [{ name: 'dest-cs', port: ports.toCs }]));
+    for (const server of SERVERS) {
+      await consul.api.putConfigEntry({ Kind: 'service-defaults', Name: destination[server], Protocol: 'http' });
+      await consul.api.deleteConfigEntry('service-intentions', destination[server]);
+    }
+    clientMg = await startProxyEnvoy(group, consul, meshgate, 'meshgate', ['-sidecar-for', 'client-mg'], { envoyArgs: QUICK_DRAIN });
+    await eventually(async () => (await pooled('/warm').catch(() => ({ status: 0 }))).status === 200, { timeoutMs: 20_000, intervalMs: 200 }).catch(() => undefined);
+    await eventually(async () => label(await request(`http://127.0.0.1:${upstreamPort.meshgate}/warm`)) === '200', { timeoutMs: 20_000, intervalMs: 200 }).catch(() => undefined);
+  }, 60_000);
+
+  afterAll(() => keepAlive.destroy());
+
+  it('reaches Envoy within a second, changes only the public listener, and drops no unrelated connection', async () => {
+    const before = await pooled('/before');
+    expect(before.status, 'client-mg → dest-cs over the pooled connection').toBe(200);
+    expect(label(await request(`http://127.0.0.1:${upstreamPort.meshgate}/before`)), 'dest-mg before the change').toBe('200');
+    // Settled: nothing left in flight for either meshgate-served Envoy.
+    await eventually(async () => {
+      const changes = JSON.parse((await httpGet(`${meshgate.adminUrl}/debug/changes?limit=5`)).body).changes as any[];
+      return changes.every((c) => c.state !== 'pending');
+    }, { timeoutMs: 10_000, intervalMs: 100 }).catch(() => undefined);
+    const destBefore = await versions(envoys.meshgate!);
+    const clientBefore = await versions(clientMg);
+
+    const start = Date.now();
+    await consul.api.putConfigEntry({ Kind: 'service-intentions', Name: 'dest-mg', Sources: [{ Name: 'client', Action: 'deny' }] });
+    let elapsed = Number.POSITIVE_INFINITY;
+    await eventually(async () => {
+      if (label(await request(`http://127.0.0.1:${upstreamPort.meshgate}/timed`, { timeoutMs: 2000 })) !== '403') return false;
+      elapsed = Date.now() - start;
+      return true;
+    }, { timeoutMs: 10_000, intervalMs: 50 }).catch(() => undefined);
+    expect(elapsed, 'ms from the config entry write to the first 403').toBeLessThan(1000);
+
+    // meshgate's trace of the change: one proxy, one resource type.
+    let change: any;
+    await eventually(async () => {
+      const changes = JSON.parse((await httpGet(`${meshgate.adminUrl}/debug/changes?limit=20`)).body).changes as any[];
+      change = changes.find((c) => Date.parse(c.at) >= start && c.what.some((w: any) => w.kind === 'config-entry' && w.name === 'service-intentions/dest-mg'));
+      return change?.state === 'converged';
+    }, { timeoutMs: 10_000, intervalMs: 100 }).catch(() => undefined);
+    expect(change, 'a trace of the change on /debug/changes').toBeDefined();
+    expect(change.state).toBe('converged');
+    expect(change.proxies.map((p: any) => [p.proxy, p.types])).toEqual([['dest-mg-sidecar-proxy', ['listeners']]]);
+
+    // dest-mg's Envoy: only the public listener was replaced.
+    const destAfter = await versions(envoys.meshgate!);
+    const changed = Object.keys(destAfter).filter((k) => JSON.stringify(destAfter[k]) !== JSON.stringify(destBefore[k]));
+    expect(changed).toHaveLength(1);
+    expect(changed[0]).toMatch(/^listener\/public_listener:/);
+    expect(Object.keys(destAfter).sort()).toEqual(Object.keys(destBefore).sort());
+
+    // client-mg's Envoy got nothing, and its long-lived connection outlives a drain (QUICK_DRAIN: 1 s).
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(await versions(clientMg)).toEqual(clientBefore);
+    const after = await pooled('/after');
+    expect(after.status).toBe(200);
+    expect(after.localPort, 'the same pooled connection').toBe(before.localPort);
+  });
+});
+

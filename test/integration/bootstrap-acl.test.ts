@@ -63,6 +63,15 @@ describe('ConsulAuthorizer against Consul with ACLs', () => {
 });
 
 describe("meshgate's own token", () => {
+  const ENOUGH = [
+    'agent_prefix "" { policy = "read" }',
+    'mesh = "read"',
+    'node_prefix "" { policy = "read" }',
+    'service_prefix "" { policy = "write" }',
+    'key_prefix "meshgate/" { policy = "read" }',
+  ];
+  const without = (rule: string) => ENOUGH.filter((r) => !r.startsWith(rule)).join('\n');
+
   it('lists each missing permission for an empty token and none for a sufficient one', async () => {
     const empty = await token('');
     const none = await checkOwnPermissions({ address: consul.httpAddr, token: empty.secret });
@@ -73,10 +82,46 @@ describe("meshgate's own token", () => {
       'service:read',
       'intentions:read',
       'service:write on every service (service_prefix "")',
+      'mesh:read',
+      'key_prefix "meshgate/" read',
     ]);
     expect(none.missing[0]!.detail).toContain("lacks permission 'agent:read'");
+    expect(none.missing.find((m) => m.permission === 'mesh:read')!.detail).toContain("lacks permission 'mesh:read'");
 
-    const enough = await token('agent_prefix "" { policy = "read" }\nnode_prefix "" { policy = "read" }\nservice_prefix "" { policy = "write" }');
+    const enough = await token(ENOUGH.join('\n'));
+    expect(await checkOwnPermissions({ address: consul.httpAddr, token: enough.secret })).toMatchObject({ missing: [], errors: [] });
+  });
+
+  it('names a missing mesh:read alone', async () => {
+    const t = await token(without('mesh'));
+    const result = await checkOwnPermissions({ address: consul.httpAddr, token: t.secret });
+    expect(result).toMatchObject({ errors: [] });
+    expect(result.missing.map((m) => m.permission)).toEqual(['mesh:read']);
+  });
+
+  it('names a missing KV read on the policy prefix, with and without keys under it', async () => {
+    const noKv = await token(without('key_prefix'));
+    const before = await checkOwnPermissions({ address: consul.httpAddr, token: noKv.secret });
+    expect(before.errors).toEqual([]);
+    expect(before.missing).toEqual([
+      expect.objectContaining({ permission: 'key_prefix "meshgate/" read', detail: expect.stringContaining("lacks permission 'key:read'") }),
+    ]);
+    expect(before.missing[0]!.neededFor).toContain('edge policies');
+
+    // With a policy document stored: the same token is still told, and so is one that can read the
+    // prefix's own key but not the keys under it (Consul filters those and says so in a header).
+    await consul.api.put('/v1/kv/meshgate/ratelimit/api', { kind: 'ratelimit' });
+    expect((await checkOwnPermissions({ address: consul.httpAddr, token: noKv.secret })).missing.map((m) => m.permission)).toEqual([
+      'key_prefix "meshgate/" read',
+    ]);
+    const folderOnly = await token(`${without('key_prefix')}\nkey "meshgate/" { policy = "read" }`);
+    const filtered = await checkOwnPermissions({ address: consul.httpAddr, token: folderOnly.secret });
+    expect(filtered.errors).toEqual([]);
+    expect(filtered.missing).toEqual([
+      expect.objectContaining({ permission: 'key_prefix "meshgate/" read', detail: expect.stringContaining('X-Consul-Results-Filtered-By-ACLs') }),
+    ]);
+
+    const enough = await token(ENOUGH.join('\n'));
     expect(await checkOwnPermissions({ address: consul.httpAddr, token: enough.secret })).toMatchObject({ missing: [], errors: [] });
   });
 });

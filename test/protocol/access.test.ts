@@ -3,6 +3,8 @@
 // streams are checked again so a revoked token ends them.
 import { status } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startAdminServer, type AdminServer } from '../../src/admin/admin-server.js';
+import { createMetrics } from '../../src/admin/metrics.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { AccessControl, type AuthDecision, type TokenAuthorizer } from '../../src/xds/access-control.js';
 import { TypeUrl } from '../../src/xds/resource-types.js';
@@ -31,10 +33,30 @@ class FakeAuthorizer implements TokenAuthorizer {
 }
 
 let h: Harness | null = null;
+let admin: AdminServer | null = null;
 afterEach(async () => {
+  await admin?.stop();
+  admin = null;
   await h?.stop();
   h = null;
 });
+
+/** GET /debug/proxies from an admin server wired to the harness's xDS server and access control. */
+async function debugProxies(harness: Harness, access: AccessControl): Promise<any[]> {
+  admin ??= await startAdminServer({
+    address: '127.0.0.1:0',
+    logger: silentLogger(),
+    status: harness.server.status,
+    readiness: () => ({ ready: true, consul: { synced: true, reachable: true, lastError: null } }),
+    config: () => undefined,
+    denials: () => access.denials(),
+    problems: () => [],
+    registry: createMetrics().registry,
+  });
+  const res = await fetch(`http://127.0.0.1:${admin.port}/debug/proxies`);
+  expect(res.status).toBe(200);
+  return (await res.json()) as any[];
+}
 
 async function start(authorizer: TokenAuthorizer, opts: { recheckMs?: number; cacheTtlMs?: number; retryMs?: number } = {}) {
   const access = new AccessControl({ authorizer, logger: silentLogger(), ...opts });
@@ -72,11 +94,79 @@ describe('ACL-checked ADS streams', () => {
     expect(access.denials()[0]).toMatchObject({ proxy: 'web-sidecar-proxy', service: 'web', missing: 'service:write on "web"' });
     expect(access.denials()[0]!.reason).toContain(token === undefined ? 'ACL not found' : detail);
 
+    // /debug/proxies: the served stream, and the refused one with the status it was ended with.
+    const proxies = await debugProxies(h, access);
+    expect(proxies.map((p) => [p.nodeId, p.authorization])).toEqual([
+      ['web-sidecar-proxy', 'authorized'],
+      ['web-sidecar-proxy', 'denied'],
+    ]);
+    expect(proxies[0].denial).toBeUndefined();
+    expect(proxies[1]).toMatchObject({ service: 'web', nodeName: null, types: [] });
+    expect(proxies[1].denial).toMatchObject({ code: 'PERMISSION_DENIED', message: closed.details, missing: 'service:write on "web"' });
+
     // The authorized stream keeps being served.
     h.cache.set('web-sidecar-proxy', [cluster('web-c'), cluster('web-d')]);
     const update = await good.next();
     expect(update.resources.map((r) => r.name)).toEqual(['web-d']);
     expect(h.server.status.streams().map((s) => [s.nodeId, s.authorization])).toEqual([['web-sidecar-proxy', 'authorized']]);
+  });
+
+  it('shows the last denial on /debug/proxies until a stream of the proxy is served again', async () => {
+    const authz = new FakeAuthorizer();
+    authz.grant('api-token', 'api');
+    const { h, access } = await start(authz, { cacheTtlMs: 0 });
+
+    const bad = h.client.delta('web-sidecar-proxy', { token: 'api-token' });
+    bad.subscribe(TypeUrl.Cluster);
+    const closed = await bad.closed;
+    expect(closed.code).toBe(status.PERMISSION_DENIED);
+    expect((await debugProxies(h, access)).map((p) => [p.nodeId, p.authorization, p.denial?.message])).toEqual([
+      ['web-sidecar-proxy', 'denied', closed.details],
+    ]);
+
+    // The proxy retries while its token is being checked: the pending stream carries the reason.
+    let open!: () => void;
+    authz.gate = new Promise((resolve) => (open = resolve));
+    authz.grant('web-token', 'web');
+    const retry = h.client.delta('web-sidecar-proxy', { token: 'web-token' });
+    retry.subscribe(TypeUrl.Cluster);
+    await waitFor(() => h.server.status.streams().length === 1);
+    const pending = await debugProxies(h, access);
+    expect(pending).toHaveLength(1);
+    expect(pending[0]).toMatchObject({ authorization: 'pending', denial: { code: 'PERMISSION_DENIED', message: closed.details } });
+
+    // Served now: the denial is history (still on /debug/proxies/denied).
+    open();
+    expect((await retry.next()).resources.map((r) => r.name)).toEqual(['web-c']);
+    const served = await debugProxies(h, access);
+    expect(served.map((p) => [p.nodeId, p.authorization, p.denial])).toEqual([['web-sidecar-proxy', 'authorized', undefined]]);
+    expect(access.denials()).toHaveLength(1);
+  });
+
+  it("checks a gateway's stream against the gateway's own service", async () => {
+    const authz = new FakeAuthorizer();
+    authz.grant('edge-token', 'edge');
+    authz.grant('web-token', 'web');
+    const { h, access } = await start(authz);
+    h.known.set('edge', { kind: 'api-gateway', service: 'edge' });
+    h.cache.set('edge', [cluster('edge-c')]);
+
+    const served = h.client.delta('edge', { token: 'edge-token' });
+    served.subscribe(TypeUrl.Cluster);
+    expect((await served.next()).resources.map((r) => r.name)).toEqual(['edge-c']);
+
+    const other = h.client.sotw('edge', { token: 'web-token' });
+    other.request(TypeUrl.Cluster);
+    const closed = await other.closed;
+    expect(closed.code).toBe(status.PERMISSION_DENIED);
+    expect(closed.details).toContain('service:write on "edge"');
+    await other.expectNone(50);
+    expect(authz.calls).toEqual([
+      { token: 'edge-token', service: 'edge' },
+      { token: 'web-token', service: 'edge' },
+    ]);
+    expect(access.denials()[0]).toMatchObject({ proxy: 'edge', service: 'edge', missing: 'service:write on "edge"' });
+    expect(h.server.status.streams().map((s) => [s.nodeId, s.kind, s.authorization])).toEqual([['edge', 'api-gateway', 'authorized']]);
   });
 
   it('sends nothing until the token is authorized, reading requests meanwhile', async () => {

@@ -4,6 +4,7 @@ import { connect, type ClientHttp2Session, type ClientHttp2Stream } from 'node:h
 import { status } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DiscoveryRequest, DiscoveryResponse } from '../../generated/envoy/service/discovery/v3/discovery.js';
+import { createMetrics, xdsObserver, type MeshgateMetrics } from '../../src/admin/metrics.js';
 import { TypeUrl } from '../../src/xds/resource-types.js';
 import { AdsTestClient, namesIn } from './ads-client.js';
 import { cluster, endpoints, listener, secret } from './fixtures.js';
@@ -73,13 +74,21 @@ class UnreadStream {
   }
 }
 
+/** The value of one sample in the registry's Prometheus text (what /metrics serves), 0 when absent. */
+async function sample(metrics: MeshgateMetrics, name: string, labels = ''): Promise<number> {
+  const text = await metrics.registry.metrics();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `));
+  return line === undefined ? 0 : Number(line.split(' ')[1]);
+}
+
 function streamOf(harness: Harness) {
   return harness.server.status.streams().find((s) => s.nodeId === NODE)!;
 }
 
 describe('ADS flow control', () => {
   it('writes nothing more to a stream that does not read while 1,000 updates pass, then sends the latest', async () => {
-    h = await startHarness({ streamHighWaterBytes: 64 * 1024 });
+    const metrics = createMetrics({ defaultMetrics: false });
+    h = await startHarness({ streamHighWaterBytes: 64 * 1024, observer: xdsObserver(metrics) });
     const harness = h;
     const big = secret('big', 'k'.repeat(BIG));
     const config = (i: number) => [cluster('a', i), endpoints('a', 1000 + i), listener('l', 2000 + (i % 1000)), big];
@@ -105,6 +114,13 @@ describe('ADS flow control', () => {
     expect(stalled.flow).toMatchObject({ responses: 1, paused: true });
     expect(stalled.flow!.bytes).toBeLessThan(BIG + 4096);
     expect(stalled.flow!.queuedBytes).toBeLessThanOrEqual(stalled.flow!.bytes);
+    // The same, as /metrics tells it: the stream paused, and what it holds is counted.
+    const pauses = await sample(metrics, 'meshgate_xds_stream_pauses_total', '{protocol="sotw"}');
+    expect(pauses).toBeGreaterThanOrEqual(1);
+    expect(pauses).toBe(stalled.flow!.pauses);
+    const queued = await sample(metrics, 'meshgate_xds_queued_bytes');
+    expect(queued).toBeGreaterThan(0);
+    expect(queued).toBe(stalled.flow!.queuedBytes);
 
     // Reading now: the first CDS, EDS and LDS responses carry the latest versions.
     const responses = call.responses;
@@ -122,7 +138,27 @@ describe('ADS flow control', () => {
     }
     expect(namesIn(first(TypeUrl.Cluster))).toEqual(['a']);
     expect(streamOf(harness).flow).toMatchObject({ responses: 4, paused: false });
+    // Once read, nothing is held for the stream any more; its pauses stay counted.
+    await waitFor(() => streamOf(harness).flow!.queuedBytes === 0, 5000);
+    expect(await sample(metrics, 'meshgate_xds_queued_bytes')).toBe(0);
+    expect(await sample(metrics, 'meshgate_xds_stream_pauses_total', '{protocol="sotw"}')).toBeGreaterThanOrEqual(pauses);
     call.close();
+  });
+
+  it('releases what a stream that never read held once it ends, in meshgate_xds_queued_bytes too', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    h = await startHarness({ streamHighWaterBytes: 64 * 1024, observer: xdsObserver(metrics) });
+    const harness = h;
+    harness.cache.set(NODE, [secret('big', 'k'.repeat(BIG)), cluster('a')]);
+    const call = new UnreadStream(harness.server.port);
+    call.send(TypeUrl.Secret, ['big']);
+    call.send(TypeUrl.Cluster);
+    await waitFor(() => streamOf(harness)?.flow?.paused === true, 5000);
+    expect(await sample(metrics, 'meshgate_xds_stream_pauses_total', '{protocol="sotw"}')).toBe(1);
+    expect(await sample(metrics, 'meshgate_xds_queued_bytes')).toBeGreaterThan(0);
+    call.close();
+    await waitFor(() => harness.server.streamCount().sotw === 0, 5000);
+    expect(await sample(metrics, 'meshgate_xds_queued_bytes')).toBe(0);
   });
 
   it('refuses a stream beyond --max-streams with RESOURCE_EXHAUSTED naming the flag', async () => {

@@ -3,8 +3,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DiscoveryRequest, DiscoveryResponse } from '../../generated/envoy/service/discovery/v3/discovery.js';
 import { TypeUrl } from '../../src/xds/resource-types.js';
 import { namesIn, type DeltaClient, type SotwClient } from './ads-client.js';
-import { cluster } from './fixtures.js';
-import { startHarness, type Harness } from './harness.js';
+import { cluster, endpoints } from './fixtures.js';
+import { startHarness, waitFor, type Harness } from './harness.js';
 
 const NODE = 'good-proxy';
 let h: Harness;
@@ -140,5 +140,82 @@ describe('bad ADS input', () => {
     s.ack(first);
     await stillServed(s, 5);
     other.ack(foreign);
+  });
+
+  describe('huge names', () => {
+    const LIMIT = 64 * 1024;
+    const huge = (c: string) => c.repeat(LIMIT + 1024);
+
+    beforeEach(async () => {
+      await h.stop();
+      h = await startHarness({ limits: { maxRequestBytes: LIMIT } });
+      h.cache.set(NODE, [cluster('a')]);
+    });
+
+    async function expectLimit(closed: Promise<StatusObject>): Promise<void> {
+      const st = await closed;
+      expect(st.code).toBe(status.RESOURCE_EXHAUSTED);
+      expect(st.details).toContain('--max-request-bytes');
+      expect(st.details).toContain(String(LIMIT));
+    }
+
+    it('ends a stream whose node.id is larger than --max-request-bytes with the limit error, other streams keep working', async () => {
+      const good = await healthyStream();
+      const id = huge('n');
+      h.cache.set(id, [cluster('a')]);
+      const bad = h.client.sotw(id);
+      bad.request(TypeUrl.Cluster);
+      await expectLimit(bad.closed);
+      const badDelta = h.client.delta(id);
+      badDelta.subscribe(TypeUrl.Cluster);
+      await expectLimit(badDelta.closed);
+      // Neither stream was ever identified or kept.
+      await waitFor(() => h.server.streamCount().sotw === 1 && h.server.streamCount().delta === 0);
+      expect(h.server.status.streams().map((s) => s.nodeId)).toEqual([NODE]);
+      await stillServed(good, 6);
+    });
+
+    it('ends a stream that asks for a resource name larger than --max-request-bytes with the limit error, other streams keep working', async () => {
+      const good = await healthyStream();
+      const name = huge('r');
+      const bad = h.client.sotw('bad-proxy');
+      bad.request(TypeUrl.Endpoint, [name]);
+      await expectLimit(bad.closed);
+      const badDelta = h.client.delta('bad-proxy');
+      badDelta.subscribe(TypeUrl.Endpoint, [name]);
+      await expectLimit(badDelta.closed);
+      // The same subscription sent later on a served stream ends only that stream.
+      h.cache.set('bad-proxy', [cluster('a')]);
+      const later = h.client.sotw('bad-proxy');
+      later.request(TypeUrl.Cluster);
+      await later.next();
+      later.request(TypeUrl.Endpoint, [name]);
+      await expectLimit(later.closed);
+      await waitFor(() => h.server.streamCount().sotw === 1 && h.server.streamCount().delta === 0);
+      await stillServed(good, 7);
+    });
+
+    it('serves a node.id, or a resource name, just under the limit like any other', async () => {
+      const id = 'n'.repeat(LIMIT - 1024);
+      h.cache.set(id, [cluster('a')]);
+      const s = h.client.sotw(id);
+      s.request(TypeUrl.Cluster);
+      const cds = await s.next();
+      expect(namesIn(cds)).toEqual(['a']);
+      s.ack(cds);
+
+      const name = 'r'.repeat(LIMIT - 1024);
+      h.cache.set(NODE, [cluster(name), endpoints(name)]);
+      const e = h.client.sotw(NODE);
+      e.request(TypeUrl.Endpoint, [name]);
+      const eds = await e.next();
+      expect(namesIn(eds)).toEqual([name]);
+      e.ack(eds);
+      const d = h.client.delta(NODE);
+      d.subscribe(TypeUrl.Endpoint, [name]);
+      const delta = await d.next();
+      expect(delta.resources.map((r) => r.name)).toEqual([name]);
+      expect(h.server.status.streams().map((x) => x.nodeId).sort()).toEqual([NODE, NODE, id]);
+    });
   });
 });
