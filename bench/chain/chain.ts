@@ -10,6 +10,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Cluster } from '../../generated/envoy/config/cluster/v3/cluster.js';
+import type { Listener } from '../../generated/envoy/config/listener/v3/listener.js';
 import { RouteConfiguration } from '../../generated/envoy/config/route/v3/route.js';
 import { TypeUrl } from '../../src/xds/resource-types.js';
 import { httpGet, ProcessGroup, sleep, type ConsulAgent } from '../../test/harness/index.js';
@@ -333,7 +334,7 @@ class ChainView {
   readonly routes = new Map<string, RouteConfiguration>();
   readonly timeouts = new Map<string, number>();
 
-  apply(typeUrl: string, name: string, value: Uint8Array | null): void {
+  apply(typeUrl: string, name: string, value: Uint8Array | null, decoded?: Cluster | Listener): void {
     if (typeUrl === TypeUrl.Route) {
       if (value === null) this.routes.delete(name);
       else {
@@ -345,9 +346,9 @@ class ChainView {
         this.timeouts.delete(name);
         return;
       }
-      // Delta names every resource: only svc-0's clusters are decoded (the client's own work stays small).
+      // Delta names every resource: only svc-0's clusters are looked at, decoded once by the client.
       if (name !== '' && !TARGET_CLUSTER.test(name)) return;
-      const c = Cluster.decode(value);
+      const c = (decoded as Cluster | undefined) ?? Cluster.decode(value);
       const n = name || c.name;
       if (!TARGET_CLUSTER.test(n)) return;
       const d = c.connectTimeout;
@@ -412,7 +413,7 @@ class Side {
           onComplete: () => {
             this.complete++;
           },
-          ...(isUser ? { onResource: (c: AdsLoadClient, typeUrl: string, name: string, value: Uint8Array | null) => this.onResource(c, typeUrl, name, value) } : {}),
+          ...(isUser ? { onResource: (c: AdsLoadClient, typeUrl: string, name: string, value: Uint8Array | null, decoded?: Cluster | Listener) => this.onResource(c, typeUrl, name, value, decoded) } : {}),
         });
         this.clients.push(client);
         if (isUser) {
@@ -435,9 +436,9 @@ class Side {
     for (const c of this.clients) c.close();
   }
 
-  private onResource(c: AdsLoadClient, typeUrl: string, name: string, value: Uint8Array | null): void {
+  private onResource(c: AdsLoadClient, typeUrl: string, name: string, value: Uint8Array | null, decoded?: Cluster | Listener): void {
     const view = this.views.get(c)!;
-    view.apply(typeUrl, name, value);
+    view.apply(typeUrl, name, value, decoded);
     if (this.expect && !this.doneAt.has(c) && view.has(this.expect.kind, this.expect.entries)) this.doneAt.set(c, performance.now());
   }
 

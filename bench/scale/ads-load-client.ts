@@ -103,9 +103,10 @@ export interface LoadClientOptions {
   /**
    * Called for every resource received (its encoded message) or removed (null), after the client
    * has recorded it and before it ACKs the response (the ACK is written in the same turn).
-   * `name` is the Delta resource name ('' on SotW: decode the message for it).
+   * `name` is the Delta resource name ('' on SotW: decode the message for it). `decoded` is the
+   * message as the client decoded it (clusters and listeners), so it need not be decoded again.
    */
-  onResource?: (client: AdsLoadClient, typeUrl: string, name: string, value: Uint8Array | null) => void;
+  onResource?: (client: AdsLoadClient, typeUrl: string, name: string, value: Uint8Array | null, decoded?: Cluster | Listener) => void;
   /** node.metadata.node_name (Consul's xDS server looks the proxy up on this node). */
   nodeName?: string;
   /** The Envoy version the node reports, as major.minor.patch. */
@@ -256,16 +257,17 @@ export class AdsLoadClient {
 
   /** Records one resource; returns the names of EDS/RDS resources it makes wanted. */
   private upsert(typeUrl: string, name: string, value: Uint8Array): void {
+    let decoded: Cluster | Listener | undefined;
     switch (typeUrl) {
       case TypeUrl.Cluster: {
-        const c = Cluster.decode(value);
+        const c = (decoded = Cluster.decode(value));
         const isEds = c.clusterDiscoveryType?.$case === 'type' && c.clusterDiscoveryType.value === Cluster_DiscoveryType.EDS;
         this.clusters.set(name || c.name, isEds ? c.edsClusterConfig?.serviceName || c.name : null);
         if (this.options.tls) this.noteTls(`cds/${name || c.name}`, [c.transportSocket, ...c.transportSocketMatches.map((m) => m.transportSocket)]);
         break;
       }
       case TypeUrl.Listener: {
-        const l = Listener.decode(value);
+        const l = (decoded = Listener.decode(value));
         const rds: string[] = [];
         for (const fc of [...l.filterChains, ...(l.defaultFilterChain ? [l.defaultFilterChain] : [])]) {
           for (const f of fc.filters) {
@@ -300,7 +302,7 @@ export class AdsLoadClient {
       default:
         break;
     }
-    this.options.onResource?.(this, typeUrl, name, value);
+    this.options.onResource?.(this, typeUrl, name, value, decoded);
   }
 
   private remove(typeUrl: string, name: string): void {
