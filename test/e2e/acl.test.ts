@@ -133,8 +133,9 @@ describe('proxies without the right token', () => {
         expect(denied.length).toBeGreaterThan(beforeCount);
         expect(denied[0]).toMatchObject({ service: 'web', missing: 'service:write on "web"' });
         expect(String(denied[0].reason)).not.toBe('');
-        // /debug/proxies lists the refused proxy next to the served one, with the status Envoy got.
-        const listed = (await debugProxies(meshgate)).find((p) => p.nodeId === 'web-sidecar-proxy' && p.authorization === 'denied');
+        // /debug/proxies lists the refused proxy next to the served one, with the status Envoy got:
+        // on its own ("denied"), or on Envoy's next stream while that one waits for its check ("pending").
+        const listed = (await debugProxies(meshgate)).find((p) => p.nodeId === 'web-sidecar-proxy' && p.denial !== undefined);
         expect(listed?.denial, 'a denied entry on /debug/proxies').toMatchObject({ code: 'PERMISSION_DENIED', missing: 'service:write on "web"' });
         expect(listed.denial.message).toContain('permission denied for proxy');
       } finally {
@@ -148,6 +149,87 @@ describe('proxies without the right token', () => {
       }
     });
   }
+});
+
+describe('token loses the permission', () => {
+  // meshgate runs with the default --acl-recheck-ms (30 s): an open stream's token is asked about
+  // again at least that often, so the stream ends within one interval (plus Consul's answer).
+  const RECHECK_MS = 30_000;
+  const isOrders = (p: any): boolean => p.nodeId === 'orders-sidecar-proxy';
+  const ordersListeners = async (envoy: EnvoyProcess): Promise<string[]> => [...dynamicListeners(await envoy.configDump()).keys()].sort();
+
+  it('ends the proxy stream within the recheck interval; restoring the permission serves it again', async () => {
+    const [ordersPort, ordersSidecarPort, ordersToApiPort] = await freePorts(3);
+    apps.push(await startDemoService({ name: 'orders', port: ordersPort }));
+    await consul.api.putConfigEntry({ Kind: 'service-defaults', Name: 'orders', Protocol: 'http' });
+    await consul.api.registerService(sidecarRegistration('orders', ordersPort, ordersSidecarPort));
+    const granting = 'service "orders" { policy = "write" }';
+    const policy = await consul.api.put<{ ID: string }>('/v1/acl/policy', { Name: 'orders-proxy', Rules: granting });
+    const token = await consul.api.put<{ SecretID: string }>('/v1/acl/token', { Description: 'orders-proxy', Policies: [{ ID: policy.ID }] });
+    const envoy = await startEnvoy(sidecarBootstrap('orders', token.SecretID), group, { adminPort: 0, extraArgs: QUICK_DRAIN });
+    try {
+      // Served while the policy grants service:write on "orders".
+      await envoy.waitFor(async (e) => (await ordersListeners(e)).length === 1, 20_000, 200).catch(() => undefined);
+      expect(await ordersListeners(envoy)).toEqual([`public_listener:127.0.0.1:${ordersSidecarPort}`]);
+      expect((await debugProxies(meshgate)).filter((p) => isOrders(p) && p.authorization === 'authorized')).toHaveLength(1);
+      expect(envoy.log()).not.toMatch(DENIED_IN_LOG);
+
+      // The token stays; its policy no longer grants service:write (read only).
+      const revokedAt = Date.now();
+      await consul.api.put(`/v1/acl/policy/${policy.ID}`, { ID: policy.ID, Name: 'orders-proxy', Rules: 'service "orders" { policy = "read" }' });
+      let proxies: any[] = [];
+      await eventually(async () => {
+        proxies = await debugProxies(meshgate);
+        return proxies.some((p) => isOrders(p) && p.authorization === 'denied');
+      }, { timeoutMs: RECHECK_MS + 45_000, intervalMs: 250 }).catch(() => undefined);
+      const endedAfterMs = Date.now() - revokedAt;
+      const denied = proxies.find((p) => isOrders(p) && p.authorization === 'denied');
+      expect(denied, JSON.stringify(proxies.filter(isOrders))).toBeDefined();
+      expect(endedAfterMs, 'ms from the policy change to the denial').toBeLessThanOrEqual(RECHECK_MS + 10_000);
+      expect(denied.service).toBe('orders');
+      expect(denied.denial).toMatchObject({ code: 'PERMISSION_DENIED', missing: 'service:write on "orders"' });
+      expect(denied.denial.message).toContain('permission denied for proxy');
+      expect(proxies.filter((p) => isOrders(p) && p.authorization === 'authorized')).toEqual([]);
+      const deniedList = JSON.parse((await httpGet(`${meshgate.adminUrl}/debug/proxies/denied`)).body) as any[];
+      expect(deniedList[0]).toMatchObject({ service: 'orders', missing: 'service:write on "orders"' });
+      expect(String(deniedList[0].reason)).not.toBe('');
+      // Envoy was told why, and keeps its last config.
+      await envoy.waitFor((e) => DENIED_IN_LOG.test(e.log()), 10_000, 200).catch(() => undefined);
+      expect(envoy.log()).toMatch(DENIED_IN_LOG);
+      expect(await ordersListeners(envoy)).toEqual([`public_listener:127.0.0.1:${ordersSidecarPort}`]);
+
+      // The other proxies keep being served.
+      for (const id of ['web-sidecar-proxy', 'api-sidecar-proxy']) {
+        expect(proxies.filter((p) => p.nodeId === id && p.authorization === 'authorized'), id).toHaveLength(1);
+      }
+      expect(label(await request(`http://127.0.0.1:${ports.webToApi}/while-orders-denied`))).toBe('200');
+
+      // A change made while the proxy is refused is not sent to it: meshgate has the new upstream
+      // listener for orders, Envoy still has only its last config.
+      await consul.api.registerService(sidecarRegistration('orders', ordersPort, ordersSidecarPort, [{ name: 'api', port: ordersToApiPort }]));
+      const upstream = `api:127.0.0.1:${ordersToApiPort}`;
+      let config = '';
+      await eventually(async () => {
+        config = (await httpGet(`${meshgate.adminUrl}/debug/config/orders-sidecar-proxy`)).body;
+        return config.includes(upstream);
+      }, { timeoutMs: 20_000, intervalMs: 250 }).catch(() => undefined);
+      expect(config).toContain(upstream);
+      expect(await ordersListeners(envoy)).toEqual([`public_listener:127.0.0.1:${ordersSidecarPort}`]);
+
+      // Restored: Envoy's next retry is served, with the config it missed.
+      await consul.api.put(`/v1/acl/policy/${policy.ID}`, { ID: policy.ID, Name: 'orders-proxy', Rules: granting });
+      await envoy.waitFor(async (e) => (await ordersListeners(e)).length === 2, 60_000, 250).catch(() => undefined);
+      expect(await ordersListeners(envoy)).toEqual([upstream, `public_listener:127.0.0.1:${ordersSidecarPort}`]);
+      const after = await debugProxies(meshgate);
+      expect(after.filter((p) => isOrders(p) && p.authorization === 'authorized'), JSON.stringify(after.filter(isOrders))).toHaveLength(1);
+      expect(after.filter((p) => isOrders(p) && p.authorization === 'denied')).toEqual([]);
+      for (const id of ['web-sidecar-proxy', 'api-sidecar-proxy']) {
+        expect(after.filter((p) => p.nodeId === id && p.authorization === 'authorized'), id).toHaveLength(1);
+      }
+    } finally {
+      await envoy.stop();
+    }
+  }, 180_000);
 });
 
 describe('token deleted', () => {
