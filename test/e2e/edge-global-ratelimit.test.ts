@@ -3,7 +3,6 @@
 // protocol (envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit). The service is registered
 // in Consul without a sidecar, as the `rate-limit-service` document expects (plaintext HTTP/2).
 // It counts the requests of each descriptor it is asked about and answers OVER_LIMIT after LIMIT.
-import { request } from 'node:http';
 import { Server as GrpcServer, ServerCredentials } from '@grpc/grpc-js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -13,7 +12,7 @@ import {
   RateLimitServiceService,
   type RateLimitRequest,
 } from '../../generated/envoy/service/ratelimit/v3/rls.js';
-import { eventually, freePorts, harnessFetch, httpGet as keepAliveGet } from '../harness/index.js';
+import { eventually, freePorts, getOnNewConnection, harnessFetch, httpGet as keepAliveGet } from '../harness/index.js';
 import { passingTtl, startMesh, type Mesh } from './mesh-fixture.js';
 
 const LIMIT = 3;
@@ -62,34 +61,8 @@ function stopRateLimitService(): void {
   rls = undefined;
 }
 
-interface Res {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-/**
- * One request on its own connection (a changed listener serves new connections only), optionally
- * from another loopback address (a different client IP).
- */
-function get(path: string, options: { headers?: Record<string, string>; from?: string } = {}): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      `${mesh.edgeUrl}${path}`,
-      { headers: { connection: 'close', ...options.headers }, localAddress: options.from, agent: false, timeout: 5000 },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
+/** One request on its own connection (a changed listener serves new connections only), optionally from another loopback address. */
+const get = (path: string, options: { headers?: Record<string, string>; from?: string } = {}) => getOnNewConnection(`${mesh.edgeUrl}${path}`, options);
 const asClient = (key: string) => ({ headers: { 'x-client': key } });
 
 async function putKv(key: string, doc: unknown): Promise<void> {

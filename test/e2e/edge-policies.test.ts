@@ -3,13 +3,12 @@
 // claims copied to request headers, VerifyClaims, local rate limits per route and per client key,
 // and bad documents that leave the last good configuration in force.
 import { createPrivateKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, freePorts, harnessFetch, httpGet } from '../harness/index.js';
+import { eventually, freePorts, getOnNewConnection, harnessFetch, httpGet } from '../harness/index.js';
 import { startMesh, type Mesh } from './mesh-fixture.js';
 
 const testdata = join(dirname(fileURLToPath(import.meta.url)), '../golden/testdata');
@@ -42,25 +41,8 @@ function jwt(key: { kid: string; privateKey: KeyObject }, claims: Record<string,
 const LOCAL_CLAIMS = { iss: 'https://local.example', aud: 'edge', sub: 'alice', role: 'admin' };
 const REMOTE_CLAIMS = { iss: 'https://remote.example', sub: 'bob' };
 
-/** One request on its own connection, optionally from another loopback address (a different client IP). */
-function get(path: string, options: { headers?: Record<string, string>; from?: string } = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      `${mesh.edgeUrl}${path}`,
-      { headers: { connection: 'close', ...options.headers }, localAddress: options.from, agent: false, timeout: 5000 },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', reject);
-    req.end();
-  });
-}
+/** One request on its own connection (a changed listener serves new connections only), optionally from another loopback address. */
+const get = (path: string, options: { headers?: Record<string, string>; from?: string } = {}) => getOnNewConnection(`${mesh.edgeUrl}${path}`, options);
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 async function putKv(key: string, doc: unknown): Promise<void> {

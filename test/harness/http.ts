@@ -1,3 +1,5 @@
+import { request as nodeRequest, type IncomingHttpHeaders } from 'node:http';
+
 export interface HttpResponse {
   status: number;
   body: string;
@@ -52,6 +54,33 @@ export async function httpRequest(
     headers[key] = value;
   });
   return { status: res.status, body, headers };
+}
+
+/**
+ * One GET on a connection of its own (closed after the answer; a changed Envoy listener serves new
+ * connections only), optionally from another local address (another client IP). Throws on network
+ * errors and timeouts, never on an HTTP status.
+ */
+export function getOnNewConnection(
+  url: string,
+  options: { headers?: Record<string, string>; from?: string; timeoutMs?: number } = {},
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = nodeRequest(
+      url,
+      { headers: { connection: 'close', ...options.headers }, localAddress: options.from, agent: false, timeout: options.timeoutMs ?? 5000 },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
