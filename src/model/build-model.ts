@@ -107,7 +107,7 @@ export function buildModel(state: ConsulState, previous?: MeshModel | null): Mes
     .sort((a, b) => byString(a.name, b.name));
   // A tcp-route backend enters its service's chain like an http-route backend does.
   const chainRoutes = tcpRoutes.length > 0 ? [...httpRoutes, ...tcpRoutes.map(tcpRouteAsChainUser)] : httpRoutes;
-  const chainParts = buildChainParts(state, entries, { proxies, httpRoutes: chainRoutes, datacenter: state.datacenter }, previous, problems, protocolOf);
+  const chainParts = buildChainParts(state, entries, { proxies, httpRoutes: chainRoutes, datacenter: state.datacenter }, previous, problems);
   const accessLogs = buildAccessLogs(state.configEntries.proxyDefaults, problems);
   checkTcpRoutes(tcpRoutes, sortedGateways, (name) => services.has(name), problems);
 

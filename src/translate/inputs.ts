@@ -10,13 +10,11 @@ import { identityService } from './connect-tls.js';
  */
 function upstreamInputs(model: MeshModel, downstream: string | undefined, service: string, inputs: unknown[]): void {
   const chain = model.chains.get(service);
-  inputs.push(model.services.get(service), chain, model.upstreamConfigs.get(upstreamConfigKey(downstream, service)));
-  if (chain === undefined) return;
-  for (const target of Object.values(chain.targets)) {
-    inputs.push(model.targetEndpoints.get(target.id), model.services.get(target.service));
-  }
+  inputs.push(model.services.get(service), model.upstreamConfigs.get(upstreamConfigKey(downstream, service)));
+  chainInputs(model, chain, inputs);
 }
 
+/** A chain and, for each of its targets, the target's endpoints and service. */
 function chainInputs(model: MeshModel, chain: CompiledChain | undefined, inputs: unknown[]): void {
   inputs.push(chain);
   for (const target of Object.values(chain?.targets ?? {})) inputs.push(model.targetEndpoints.get(target.id), model.services.get(target.service));

@@ -3,8 +3,8 @@
 // their subset targets; plus, for registrations.ts, the resolved UpstreamConfig per (downstream,
 // upstream) and Problems for the registration features meshgate does not implement.
 import type { ConsulState, HealthEntry } from '../../consul/state.js';
-import { byString, upstreamConfigKey, type Endpoint, type MeshModel, type Problem, type Protocol, type ProxyModel } from '../types.js';
-import { chainRequestOf, wouldCustomize, type ChainFacts, type ChainOverrides } from './chain-key.js';
+import { PROTOCOLS, byString, upstreamConfigKey, type Endpoint, type MeshModel, type Problem, type Protocol, type ProxyModel } from '../types.js';
+import { chainRequestOf, defaultChainFacts, wouldCustomize, type ChainFacts, type ChainOverrides } from './chain-key.js';
 import { defaultChain, externalSnis } from './default-chain.js';
 import { chainObject, parseChain } from './parse.js';
 import type { CompiledChain, UpstreamConfig } from './types.js';
@@ -76,6 +76,12 @@ function parseChainOnce(key: string, raw: unknown, problems: Problem[]): Compile
   return parsed.chain;
 }
 
+/** The protocol Consul compiles a service's default chain with (tcp when it is not one meshgate knows). */
+function chainProtocolOf(service: string, serviceDefaults: readonly unknown[], proxyDefaults: readonly unknown[]): Protocol {
+  const protocol = defaultChainFacts(service, serviceDefaults, proxyDefaults).protocol;
+  return (PROTOCOLS as readonly string[]).includes(protocol) ? (protocol as Protocol) : 'tcp';
+}
+
 /** Default chains by everything they depend on; bounded (starts afresh past 10,000). */
 const defaultChains = new Map<string, CompiledChain | null>();
 
@@ -111,7 +117,6 @@ export function buildChainParts(
   model: Pick<MeshModel, 'proxies' | 'httpRoutes' | 'datacenter'>,
   previous: MeshModel | null | undefined,
   problems: Problem[],
-  protocolOf: (service: string) => Protocol = () => 'tcp',
 ): ChainParts {
   const chains = new Map<string, CompiledChain>();
   const targetEndpoints = new Map<string, readonly Endpoint[]>();
@@ -126,7 +131,9 @@ export function buildChainParts(
       const chain = defaultChainOnce(service, {
         datacenter: state.datacenter,
         trustDomain: state.trustDomain,
-        protocol: protocolOf(service),
+        // Consul's compiler: a service-defaults entry decides even without a Protocol (tcp), unlike
+        // the sidecar's own resolved protocol, which falls back to proxy-defaults then.
+        protocol: chainProtocolOf(service, state.configEntries.serviceDefaults, state.configEntries.proxyDefaults),
         externalSni: external.get(service),
       });
       if (chain) chains.set(service, chain);

@@ -33,11 +33,30 @@ describe('the default discovery chain, built locally', () => {
     };
     const proxy = { kind: 'connect-proxy', upstreams: [{ destinationName: 'api' }, { destinationName: 'db' }] } as unknown as ProxyModel;
     const problems: Problem[] = [];
-    const parts = buildChainParts(state, [], { proxies: new Map([['p', proxy]]), httpRoutes: [], datacenter: 'dc1' }, null, problems, (s) => (s === 'api' ? 'http' : 'tcp'));
+    const parts = buildChainParts(state, [], { proxies: new Map([['p', proxy]]), httpRoutes: [], datacenter: 'dc1' }, null, problems);
     expect(problems).toEqual([]);
     expect([...parts.chains.keys()]).toEqual(['api', 'db']);
     expect(parts.chains.get('api')).toEqual(parseChain('api', CONSUL_API, []));
     // A chain Consul sent is used as it is.
     expect(parts.chains.get('db')?.serviceName).toBe('db');
+  });
+
+  it("takes the protocol as Consul's compiler does: a service-defaults entry without Protocol means tcp, whatever proxy-defaults says", () => {
+    // Consul 1.15.4: proxy-defaults global Config.protocol http, service-defaults 'x' without Protocol,
+    // GET /v1/discovery-chain/x answers Protocol "tcp"; a service without service-defaults gets http.
+    const state: ConsulState = {
+      ...emptyConsulState(),
+      datacenter: 'dc1',
+      trustDomain: TD,
+      configEntries: {
+        ...emptyConsulState().configEntries,
+        proxyDefaults: [{ Kind: 'proxy-defaults', Name: 'global', Config: { protocol: 'http' } }],
+        serviceDefaults: [{ Kind: 'service-defaults', Name: 'x', MaxInboundConnections: 5 }],
+      },
+    };
+    const proxy = { kind: 'connect-proxy', upstreams: [{ destinationName: 'x' }, { destinationName: 'y' }] } as unknown as ProxyModel;
+    const parts = buildChainParts(state, [], { proxies: new Map([['p', proxy]]), httpRoutes: [], datacenter: 'dc1' }, null, []);
+    expect(parts.chains.get('x')?.protocol).toBe('tcp');
+    expect(parts.chains.get('y')?.protocol).toBe('http');
   });
 });
