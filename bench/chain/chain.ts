@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { Cluster } from '../../generated/envoy/config/cluster/v3/cluster.js';
 import type { Listener } from '../../generated/envoy/config/listener/v3/listener.js';
 import { RouteConfiguration } from '../../generated/envoy/config/route/v3/route.js';
+import type { Change } from '../../src/trace/change-tracker.js';
 import { TypeUrl } from '../../src/xds/resource-types.js';
 import { httpGet, ProcessGroup, sleep, type ConsulAgent } from '../../test/harness/index.js';
 import {
@@ -140,18 +141,14 @@ export interface MeshgateStages {
   lastAcked: Stats | null;
 }
 
-interface TraceChange {
-  at: string;
-  proxies: { translatedAt: string | null; sentAt: string | null; ackedAt: string | null }[];
-}
 
 /** The stages of one event from meshgate's traces of the changes it heard of after `writtenAt` (epoch ms). */
 async function meshgateStages(adminUrl: string, writtenAt: number): Promise<Record<keyof MeshgateStages, number> | null> {
   const res = await httpGet(`${adminUrl}/debug/changes?limit=10`, { timeoutMs: 5000 });
   if (res.status !== 200) return null;
-  const changes = (JSON.parse(res.body) as { changes: TraceChange[] }).changes.filter((c) => Date.parse(c.at) >= writtenAt - 50 && c.proxies.length > 0);
+  const changes = (JSON.parse(res.body) as { changes: Change[] }).changes.filter((c) => Date.parse(c.at) >= writtenAt - 50 && c.proxies.length > 0);
   if (changes.length === 0) return null;
-  const latest = (pick: (p: TraceChange['proxies'][number]) => string | null): number =>
+  const latest = (pick: (p: Change['proxies'][number]) => string | null): number =>
     Math.max(...changes.flatMap((c) => c.proxies.map((p) => (pick(p) === null ? NaN : Date.parse(pick(p)!))).filter(Number.isFinite))) - writtenAt;
   return {
     heard: Math.min(...changes.map((c) => Date.parse(c.at))) - writtenAt,

@@ -141,7 +141,8 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     logger: log,
     parts: {
       topology: () => opts.topology?.() ?? null,
-      proxies: () => opts.status.streams(),
+      // What /debug/proxies shows (refused proxies included), so a refusal redraws the page too.
+      proxies: () => withDenials(opts.status.streams(), opts.denials?.() ?? []),
       problems: () => opts.problems(),
       changes: async () => {
         const reply = await route('/debug/changes', new URLSearchParams('limit=50'));

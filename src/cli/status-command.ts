@@ -1,6 +1,7 @@
 // `meshgate status`: one line per connected proxy with the sync state of each resource type, read
 // from the admin API of one or more meshgate replicas.
-import type { StreamStatus, TypeStatus } from '../xds/status.js';
+import type { DeniedProxyStatus, StreamStatus, TypeStatus } from '../xds/status.js';
+import { byString } from '../model/types.js';
 import { getJson, type AdminTarget } from './admin-client.js';
 import { EXIT_NOT_IN_SYNC, formatData, formatTable, type CommandOutput, type OutputFormat } from './output.js';
 
@@ -14,9 +15,10 @@ export const TYPE_COLUMNS: readonly [type: string, label: string][] = [
 
 /**
  * SYNCED: the last response was ACKed; STALE: sent, not ACKed yet; NACKED: the proxy rejected the
- * last response (it keeps running an older version); NOT SENT: nothing of the type was sent.
+ * last response (it keeps running an older version); NOT SENT: nothing of the type was sent;
+ * DENIED: the proxy's last stream was refused (its token lacks the permission), nothing is sent.
  */
-export type SyncState = 'SYNCED' | 'STALE' | 'NACKED' | 'NOT SENT';
+export type SyncState = 'SYNCED' | 'STALE' | 'NACKED' | 'NOT SENT' | 'DENIED';
 
 export function syncState(t: TypeStatus | undefined): SyncState {
   if (t === undefined || t.lastSentVersion === null) return 'NOT SENT';
@@ -32,20 +34,23 @@ export interface ProxyStatusRow {
   kind: string | null;
   service: string | null;
   known: boolean;
-  protocol: 'sotw' | 'delta';
+  protocol: 'sotw' | 'delta' | null;
   replica: string;
+  /** Why the proxy was refused (authorization denied), null otherwise. */
+  denied: string | null;
   types: Record<string, { state: SyncState; sentVersion: string | null; ackedVersion: string | null; error: string | null }>;
 }
 
 /** The streams of every replica, as rows (sorted by proxy, node, replica). */
-export function statusRows(replicas: readonly { replica: string; streams: readonly StreamStatus[] }[]): ProxyStatusRow[] {
+export function statusRows(replicas: readonly { replica: string; streams: readonly (StreamStatus | DeniedProxyStatus)[] }[]): ProxyStatusRow[] {
   const rows: ProxyStatusRow[] = [];
   for (const { replica, streams } of replicas) {
     for (const s of streams) {
       const types: ProxyStatusRow['types'] = {};
+      const denied = s.authorization === 'denied' ? s.denial.message : null;
       for (const [type] of TYPE_COLUMNS) {
-        const t = s.types.find((x) => x.type === type);
-        const state = syncState(t);
+        const t = (s.types as readonly TypeStatus[]).find((x) => x.type === type);
+        const state = denied !== null ? 'DENIED' : syncState(t);
         types[type] = {
           state,
           sentVersion: t?.lastSentVersion ?? null,
@@ -57,24 +62,21 @@ export function statusRows(replicas: readonly { replica: string; streams: readon
         proxy: s.nodeId,
         node: s.nodeName,
         kind: s.known ? s.kind : null,
-        service: s.service ?? (s.cluster || null),
+        service: s.service ?? ('cluster' in s ? s.cluster || null : null),
         known: s.known,
         protocol: s.protocol,
-        replica: s.replica ?? replica,
+        replica: ('replica' in s ? s.replica : undefined) ?? replica,
+        denied,
         types,
       });
     }
   }
-  return rows.sort((a, b) => cmp(a.proxy, b.proxy) || cmp(a.node ?? '', b.node ?? '') || cmp(a.replica, b.replica));
+  return rows.sort((a, b) => byString(a.proxy, b.proxy) || byString(a.node ?? '', b.node ?? '') || byString(a.replica, b.replica));
 }
 
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** True when a type of some proxy is NACKED or STALE. */
+/** True when a proxy is refused or a type of some proxy is NACKED or STALE. */
 export function outOfSync(rows: readonly ProxyStatusRow[]): boolean {
-  return rows.some((r) => Object.values(r.types).some((t) => t.state === 'NACKED' || t.state === 'STALE'));
+  return rows.some((r) => r.denied !== null || Object.values(r.types).some((t) => t.state === 'NACKED' || t.state === 'STALE'));
 }
 
 export function formatStatusTable(rows: readonly ProxyStatusRow[]): string {
@@ -91,22 +93,22 @@ export function formatStatusTable(rows: readonly ProxyStatusRow[]): string {
       r.replica,
     ]),
   );
+  const who = (r: ProxyStatusRow): string => (r.node === null ? r.proxy : `${r.proxy} on ${r.node}`);
   const notes = rows.flatMap((r) =>
-    TYPE_COLUMNS.flatMap(([type, label]) => {
+    r.denied !== null ? [`${who(r)}: DENIED: ${r.denied}`] : TYPE_COLUMNS.flatMap(([type, label]) => {
       const t = r.types[type]!;
-      const who = r.node === null ? r.proxy : `${r.proxy} on ${r.node}`;
-      if (t.state === 'NACKED') return [`${who}: ${label} NACKED version ${t.sentVersion}: ${t.error}`];
-      if (t.state === 'STALE') return [`${who}: ${label} STALE: sent version ${t.sentVersion}, ACKed ${t.ackedVersion ?? 'none'}`];
+      if (t.state === 'NACKED') return [`${who(r)}: ${label} NACKED version ${t.sentVersion}: ${t.error}`];
+      if (t.state === 'STALE') return [`${who(r)}: ${label} STALE: sent version ${t.sentVersion}, ACKed ${t.ackedVersion ?? 'none'}`];
       return [];
     }),
   );
   return notes.length > 0 ? `${table}\n${notes.join('\n')}\n` : table;
 }
 
-/** `meshgate status`: exits EXIT_NOT_IN_SYNC when something is NACKED or STALE. */
+/** `meshgate status`: exits EXIT_NOT_IN_SYNC when a proxy is refused or something is NACKED or STALE. */
 export async function runStatus(targets: readonly AdminTarget[], format: OutputFormat): Promise<CommandOutput> {
   const replicas = await Promise.all(
-    targets.map(async (t) => ({ replica: t.addr, streams: await getJson<StreamStatus[]>(t, '/debug/proxies') })),
+    targets.map(async (t) => ({ replica: t.addr, streams: await getJson<(StreamStatus | DeniedProxyStatus)[]>(t, '/debug/proxies') })),
   );
   const rows = statusRows(replicas);
   const text = format === 'table' ? formatStatusTable(rows) : formatData({ proxies: rows }, format);

@@ -347,11 +347,11 @@ export interface MeshModel {
   gatewayCertificates?: ReadonlyMap<string, GatewayCertificate>;
   /** tcp-route config entries, sorted by name. Absent = none. */
   tcpRoutes?: readonly TcpRoute[];
-  /** Every problem found while building the model; the offending object is left out. */
   /**
    * Edge policies from the policy documents in Consul's KV (JWT, rate limits, retries, ...),
    * resolved per api-gateway route; absent = none.
    */
   edgePolicies?: EdgePoliciesModel;
+  /** Every problem found while building the model; the offending object is left out. */
   problems: readonly Problem[];
 }

@@ -163,8 +163,6 @@ export abstract class AdsStream<Req extends AdsRequest, Plan> implements StreamH
     if (req.errorDetail === undefined) {
       st.settle(null);
       this.ctx.observer.acked(type, this.protocol);
-      const proxy = this.proxyRef();
-      if (proxy) this.ctx.observer.proxyAcked?.(proxy, type, inflight.version);
       return;
     }
     const message = req.errorDetail.message || `error code ${req.errorDetail.code}`;

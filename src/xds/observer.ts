@@ -34,7 +34,6 @@ export interface XdsObserver {
   proxyDisconnected?(proxy: StreamProxy): void;
   /** A response of `type` with `version` was written to the proxy's stream. */
   proxySent?(proxy: StreamProxy, type: string, version: string): void;
-  proxyAcked?(proxy: StreamProxy, type: string, version: string): void;
   /** The proxy rejected `version` of `type` with Envoy's error_detail `message`. */
   proxyNacked?(proxy: StreamProxy, type: string, version: string, message: string): void;
   /** After a change reached the cache, the proxy ACKed every response it needed and nothing is left to send. */

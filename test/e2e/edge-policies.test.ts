@@ -265,7 +265,7 @@ describe('bad documents keep the last good configuration', () => {
     await putKv('ratelimit/limited-too', { ...limited(50), Spec: { local: { requests: 50, unit: 'Minute' } } });
     await eventually(async () => {
       const conflicts = (await problems()).filter((p) => p.code === 'POLICY_CONFLICT').map((p) => p.object);
-      return conflicts.includes('kv/meshgate/ratelimit/limited') || conflicts.includes('kv/meshgate/ratelimit/limited-too');
+      return conflicts.includes('kv/meshgate/ratelimit/limited') && conflicts.includes('kv/meshgate/ratelimit/limited-too');
     }, { timeoutMs: 15_000 });
     expect((await get('/limited/', { headers: { 'x-client': 'd' } })).headers['x-ratelimit-limit']).toBe('3');
   });

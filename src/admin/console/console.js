@@ -244,8 +244,10 @@ function renderProxies() {
         const title = t ? `sent ${t.lastSentVersion || '-'} at ${time(t.lastSentAt)}; ACKed ${t.lastAckedVersion || '-'} at ${time(t.lastAckedAt)}` : 'not subscribed';
         return h('span', { class: `type ${st}`, 'data-type': type, 'data-state': st, title }, TYPE_LABEL[type]);
       }))),
-      h('td', {}, s.protocol, h('div', { class: 'muted' }, s.authorization)),
-      h('td', { title: new Date(s.connectedAt).toString() }, `since ${time(s.connectedAt)}`, h('div', { class: 'muted mono' }, s.peer))));
+      h('td', {}, s.protocol || '-', h('div', { class: 'muted' }, s.authorization)),
+      s.denial
+        ? h('td', { title: s.denial.message }, `refused ${time(s.denial.at)}`, h('div', { class: 'bad' }, s.denial.missing))
+        : h('td', { title: new Date(s.connectedAt).toString() }, `since ${time(s.connectedAt)}`, h('div', { class: 'muted mono' }, s.peer))));
     for (const t of s.types) {
       if (!t.lastNack) continue;
       const current = typeState(t) === 'nacked';

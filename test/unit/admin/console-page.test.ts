@@ -162,7 +162,6 @@ describe('console server side', () => {
       expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
       expect((await res.text()).length).toBeGreaterThan(100);
     }
-    expect((await fetch(`${base}/ui/../../package.json`)).status).toBe(401);
     expect((await fetch(`${base}/ui/nope.js`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(404);
   });
 

@@ -42,7 +42,8 @@ describe('buildTopology', () => {
     expect(t.services.map((s) => s.name)).toEqual(['api', 'db', 'web']);
     const web = t.services.find((s) => s.name === 'web')!;
     expect(web.protocol).toBe('http');
-    expect(web.instances.every((e) => e.health === 'HEALTHY' || e.health === 'UNHEALTHY')).toBe(true);
+    expect(web.instances.map((e) => e.health)).toEqual(['HEALTHY']);
+    expect(t.services.find((s) => s.name === 'api')!.instances.map((e) => e.health)).toEqual(['HEALTHY', 'UNHEALTHY']);
     expect(web.sidecars.map((e) => e.id)).toEqual(['web-sidecar-proxy']);
     expect(t.sidecars).toEqual([
       {

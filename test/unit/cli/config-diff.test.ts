@@ -147,7 +147,11 @@ describe('diffConfig', () => {
   });
 
   it('takes the type version as the same too (SotW responses carry it for every resource)', () => {
-    expect(diffConfig(served(), dump({ listenerVersion: 'L' }))).toEqual([]);
+    // Content that differs but carries meshgate's type version: the version decides, not the content.
+    const other = structuredClone(listenerDump);
+    other.traffic_direction = 'OUTBOUND';
+    expect(diffConfig(served(), dump({ listeners: [{ name: listenerDump.name, active_state: { version_info: 'L', listener: other } }] }))).toEqual([]);
+    expect(diffConfig(served(), dump({ listeners: [{ name: listenerDump.name, active_state: { version_info: 'old', listener: other } }] }))).toHaveLength(1);
   });
 
   it('compares content in one normal form when the versions differ (snake_case, durations, Any wrapper)', () => {

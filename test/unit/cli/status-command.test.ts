@@ -5,7 +5,7 @@ import { formatStatusTable, outOfSync, statusRows, syncState } from '../../../sr
 import { EXIT_NOT_IN_SYNC } from '../../../src/cli/output.js';
 import { silentLogger } from '../../../src/log/logger.js';
 import { TypeUrl } from '../../../src/xds/resource-types.js';
-import type { StreamStatus, TypeStatus } from '../../../src/xds/status.js';
+import { withDenials, type StreamStatus, type TypeStatus } from '../../../src/xds/status.js';
 import { freePort } from '../../harness/ports.js';
 import { ensureCliBuilt, runCli } from './compiled-cli.js';
 
@@ -101,6 +101,27 @@ describe('formatStatusTable', () => {
     const ok = statusRows([{ replica: 'r', streams: [synced, unknown] }]);
     expect(outOfSync(ok)).toBe(false);
     expect(formatStatusTable(ok)).not.toMatch(/STALE|NACKED/);
+  });
+
+  it('shows a refused proxy as DENIED with the reason, and that is not in sync', () => {
+    const refused = withDenials([], [
+      {
+        at: new Date().toISOString(),
+        streamId: 7,
+        proxy: 'node-1/orders-sidecar-proxy',
+        service: 'orders',
+        missing: 'service:write on "orders"',
+        reason: 'ACL not found',
+        peer: '127.0.0.1:5',
+        code: 'PERMISSION_DENIED',
+        message: 'permission denied for proxy node-1/orders-sidecar-proxy: no x-consul-token was sent',
+      },
+    ]);
+    const denied = statusRows([{ replica: 'r', streams: [synced, ...refused] }]);
+    const lines = formatStatusTable(denied).split('\n');
+    expect(lines.find((l) => l.startsWith('orders-sidecar-proxy'))).toMatch(/^orders-sidecar-proxy\s+node-1\s+-\s+orders\s+DENIED\s+DENIED\s+DENIED\s+DENIED\s+DENIED\s+r$/);
+    expect(lines).toContain('orders-sidecar-proxy on node-1: DENIED: permission denied for proxy node-1/orders-sidecar-proxy: no x-consul-token was sent');
+    expect(outOfSync(denied)).toBe(true);
   });
 
   it('says when nothing is connected', () => {

@@ -12,7 +12,7 @@ import { ClusterLoadAssignment } from '../../generated/envoy/config/endpoint/v3/
 import { TypeUrl } from '../../src/xds/resource-types.js';
 import { AdsLoadClient } from '../../bench/scale/ads-load-client.js';
 import { ProcessGroup, eventually, httpGet, startConsul, type ConsulAgent } from '../harness/index.js';
-import { startMeshgateProcess, type Meshgate } from './mesh-fixture.js';
+import { startMeshgateProcess, type Meshgate } from '../e2e/mesh-fixture.js';
 
 const SERVICES = 1_000;
 const PROXIES = 60;

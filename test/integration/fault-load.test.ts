@@ -25,7 +25,7 @@ import { DownstreamTlsContext, UpstreamTlsContext, type CommonTlsContext } from 
 import { TypeUrl } from '../../src/xds/resource-types.js';
 import { ensureBuilt } from '../harness/build.js';
 import { ProcessGroup, eventually, freePorts, httpGet, sleep, startConsul, type ConsulAgent } from '../harness/index.js';
-import { debugProxies, passingTtl, startMeshgateProcess, type Meshgate } from './mesh-fixture.js';
+import { debugProxies, passingTtl, startMeshgateProcess, type Meshgate } from '../e2e/mesh-fixture.js';
 
 const MiB = 1024 * 1024;
 
