@@ -53,8 +53,6 @@ export class Reconciler {
   private readonly translated = new Map<string, Translated>();
   /** Proxy keys by bare service ID. */
   private byId = new Map<string, string[]>();
-  /** Aliases in the cache: bare ID → the proxy key it reads. */
-  private readonly aliases = new Map<string, string>();
 
   constructor(
     private readonly cache: SnapshotCache,
@@ -109,7 +107,7 @@ export class Reconciler {
     }
     // Aliases follow their proxy's entry in the cache: only other registrations can change them.
     if (previous?.proxies !== model.proxies) this.updateAliases(model);
-    for (const a of affected) if (this.aliases.has(a.id)) a.alias = a.id;
+    for (const a of affected) if (this.cache.aliasOf(a.id) !== undefined) a.alias = a.id;
     this.reportProblems(dedupe(problems));
     return { changed: true, proxies: model.proxies.size, translated, problems: this.currentProblems.length, affected };
   }
@@ -154,7 +152,7 @@ export class Reconciler {
     }
     for (const [id, keys] of byId) {
       if (keys.length > 1) {
-        if (this.aliases.delete(id)) this.cache.unalias(id);
+        this.cache.unalias(id);
         if ((this.byId.get(id)?.length ?? 0) < 2) {
           const nodes = keys.map((k) => model.proxies.get(k)!.node).sort();
           this.logger.warn(
@@ -165,22 +163,16 @@ export class Reconciler {
         }
         continue;
       }
-      if (this.aliases.get(id) === keys[0]) continue;
       this.cache.alias(id, keys[0]!);
-      this.aliases.set(id, keys[0]!);
     }
     // IDs no registration has any more: like a removed proxy, released, nothing more to serve.
-    for (const id of [...this.aliases.keys()]) {
-      if (byId.has(id)) continue;
-      this.aliases.delete(id);
-      this.cache.unalias(id);
-    }
+    for (const id of this.cache.aliasNames()) if (!byId.has(id)) this.cache.unalias(id);
     this.byId = byId;
   }
 
   /** Per-proxy state held: translations and bare-ID aliases (what a deregistration must release). */
   tracked(): { proxies: number; aliases: number } {
-    return { proxies: this.translated.size, aliases: this.aliases.size };
+    return { proxies: this.translated.size, aliases: this.cache.aliasNames().length };
   }
 
   problems(): readonly Problem[] {

@@ -20,7 +20,6 @@ import { buildRegistrations, rememberRegistrations } from './registrations.js';
 import { entryObject, issueProblems } from './entry-problems.js';
 import { buildIntentions } from './intentions.js';
 import { buildMeshTls } from './mesh-tls.js';
-import { unsupportedFieldProblems } from './unsupported-fields.js';
 import { buildEdgePolicies } from './policies/build-policies.js';
 import {
   PROTOCOLS,
@@ -45,10 +44,6 @@ export function buildModel(state: ConsulState, previous?: MeshModel | null): Mes
   const registrations = buildRegistrations(state, protocolOf, previous);
   problems.push(...registrations.problems);
   const { entries, services, proxies } = registrations;
-  unsupportedFieldProblems(
-    { serviceDefaults: state.configEntries.serviceDefaults, proxyDefaults: state.configEntries.proxyDefaults, services: state.services.values() },
-    problems,
-  );
 
   const gatewayCertificates = buildGatewayCertificates(state.configEntries.inlineCertificates ?? [], previous?.gatewayCertificates, problems);
   const gateways = new Map<string, ApiGateway>();

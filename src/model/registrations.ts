@@ -9,6 +9,7 @@ import { buildUpstreamConfigs, isServedUpstream, proxyObject, registrationProble
 import { chainRequestOf } from './discovery-chain/chain-key.js';
 import type { UpstreamConfig } from './discovery-chain/types.js';
 import { parseProxyTimeouts } from './proxy-timeouts.js';
+import { unsupportedFieldProblems } from './unsupported-fields.js';
 import { byString, proxyKey, type Endpoint, type HealthStatus, type MeshModel, type Problem, type Protocol, type ProxyModel, type ServiceModel, type Upstream } from './types.js';
 
 export interface Registrations {
@@ -17,7 +18,7 @@ export interface Registrations {
   services: ReadonlyMap<string, ServiceModel>;
   proxies: ReadonlyMap<string, ProxyModel>;
   upstreamConfigs: ReadonlyMap<string, UpstreamConfig>;
-  /** What building them found (unsupported registration features, invalid UpstreamConfig). */
+  /** What building them found (unsupported registration features and entry fields, invalid UpstreamConfig or timeouts). */
   problems: readonly Problem[];
 }
 
@@ -57,6 +58,10 @@ export function buildRegistrations(state: ConsulState, protocolOf: (service: str
     .sort(([a], [b]) => byString(a, b))
     .flatMap(([, list]) => [...list].sort((a, b) => byString(a.Node.Node, b.Node.Node) || byString(a.Service.ID, b.Service.ID)));
   registrationProblems(entries, state.datacenter, problems);
+  unsupportedFieldProblems(
+    { serviceDefaults: state.configEntries.serviceDefaults, proxyDefaults: state.configEntries.proxyDefaults, services: state.services.values() },
+    problems,
+  );
   return {
     entries,
     services: servicesOf(state, entries, protocolOf),

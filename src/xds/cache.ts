@@ -201,6 +201,16 @@ export class SnapshotCache {
     if (changed.size > 0) this.notifyWatchers(alias, changed);
   }
 
+  /** The node `alias` reads, if it is an alias. */
+  aliasOf(alias: string): string | undefined {
+    return this.aliasTarget.get(alias);
+  }
+
+  /** Every alias. */
+  aliasNames(): string[] {
+    return [...this.aliasTarget.keys()];
+  }
+
   /** `alias` reads nothing any more; like delete(), its streams keep what they were sent. */
   unalias(alias: string): void {
     const target = this.aliasTarget.get(alias);
