@@ -24,6 +24,7 @@ import { policyBackendsOf } from './policy-backends.js';
 import { Semaphore } from './semaphore.js';
 import { PROXY_KINDS_FILTER, proxyNeedsOf, routeBackendsOf, type ProxyNeeds } from './service-needs.js';
 import {
+  CONFIG_KINDS,
   emptyConsulState,
   type ConsulAclFacts,
   type ConsulCaRoots,
@@ -98,20 +99,6 @@ export interface ConsulWatcherStatus {
   warnings: string[];
 }
 
-type ConfigKey = keyof ConsulConfigEntries;
-
-const CONFIG_KINDS: readonly [ConfigKey, string][] = [
-  ['serviceDefaults', 'service-defaults'],
-  ['proxyDefaults', 'proxy-defaults'],
-  ['apiGateways', 'api-gateway'],
-  ['httpRoutes', 'http-route'],
-  // Intentions written through the legacy /v1/connect/intentions API are stored as
-  // service-intentions config entries since Consul 1.9, so this one watch sees both.
-  ['serviceIntentions', 'service-intentions'],
-  ['mesh', 'mesh'],
-  ['inlineCertificates', 'inline-certificate'],
-  ['tcpRoutes', 'tcp-route'],
-];
 
 /**
  * The entries a service's discovery chain starts from: without one of them for a service, its
@@ -551,7 +538,7 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
     }
   }
 
-  private onConfig(key: ConfigKey, kind: string, body: unknown): void {
+  private onConfig(key: keyof ConsulConfigEntries, kind: string, body: unknown): void {
     if (!Array.isArray(body)) throw badShape(`/v1/config/${kind}`, 'expected an array');
     if (key === 'httpRoutes' || key === 'tcpRoutes') {
       const entries = this.current.configEntries;

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
-import { parse as parseYaml } from 'yaml';
+import { kvDocumentOf } from './policy-backends.js';
 import type { Logger } from '../log/logger.js';
 import type { ConsulKvEntry, JwksCheck } from './state.js';
 
@@ -20,14 +20,7 @@ export interface JwksTarget {
 export function jwksTargetsOf(entries: readonly ConsulKvEntry[]): Map<string, JwksTarget> {
   const out = new Map<string, JwksTarget>();
   for (const entry of entries) {
-    if (entry.Value === null) continue;
-    let doc: any;
-    try {
-      const text = Buffer.from(entry.Value, 'base64').toString('utf8');
-      doc = text.trimStart().startsWith('{') ? JSON.parse(text) : parseYaml(text);
-    } catch {
-      continue;
-    }
+    const doc = kvDocumentOf(entry);
     if (doc?.Kind !== 'jwt-provider') continue;
     const remote = doc.JSONWebKeySet?.Remote;
     if (typeof remote?.URI !== 'string' || !/^https?:\/\//.test(remote.URI)) continue;

@@ -6,7 +6,8 @@ import type { ConsulKvEntry } from './state.js';
 
 const name = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
 
-function documentOf(entry: ConsulKvEntry): Record<string, any> | null {
+/** A KV entry's document (JSON or YAML), read leniently: null when empty or unreadable. */
+export function kvDocumentOf(entry: ConsulKvEntry): Record<string, any> | null {
   if (entry.Value === null) return null;
   const text = Buffer.from(entry.Value, 'base64').toString('utf8');
   try {
@@ -21,7 +22,7 @@ function documentOf(entry: ConsulKvEntry): Record<string, any> | null {
 export function policyBackendsOf(entries: readonly ConsulKvEntry[]): string[] {
   const out = new Set<string>();
   for (const entry of entries) {
-    const doc = documentOf(entry);
+    const doc = kvDocumentOf(entry);
     if (!doc) continue;
     const found =
       doc.Kind === 'ext-authz'

@@ -77,6 +77,20 @@ export interface ConsulConfigEntries {
   tcpRoutes: readonly unknown[];
 }
 
+/** Each ConsulConfigEntries key and the config entry kind it holds (what the watcher lists). */
+export const CONFIG_KINDS: readonly [keyof ConsulConfigEntries, string][] = [
+  ['serviceDefaults', 'service-defaults'],
+  ['proxyDefaults', 'proxy-defaults'],
+  ['apiGateways', 'api-gateway'],
+  ['httpRoutes', 'http-route'],
+  // Intentions written through the legacy /v1/connect/intentions API are stored as
+  // service-intentions config entries since Consul 1.9, so this one watch sees both.
+  ['serviceIntentions', 'service-intentions'],
+  ['mesh', 'mesh'],
+  ['inlineCertificates', 'inline-certificate'],
+  ['tcpRoutes', 'tcp-route'],
+];
+
 /** One root of /v1/agent/connect/ca/roots (the fields meshgate keeps). */
 export interface ConsulCaRoot {
   ID: string;
