@@ -6,11 +6,21 @@ import {
   type ApiGateway,
   type GatewayCertificate,
   type GatewayListenerTls,
+  type GatewayListener,
   type HttpRoute,
   type Problem,
+  type RouteParent,
   type TcpRoute,
   type TlsParams,
 } from './types.js';
+
+/**
+ * True when a route (http or tcp) names this gateway and listener among its parents; SectionName
+ * '' = every listener of the gateway (the caller checks the listener's protocol).
+ */
+export function routeAttachesTo(route: { parents: readonly RouteParent[] }, gateway: ApiGateway, listener: GatewayListener): boolean {
+  return route.parents.some((p) => p.kind === 'api-gateway' && p.name === gateway.name && (p.sectionName === '' || p.sectionName === listener.name));
+}
 
 /** api-gateway Meta key: the port of a TLS listener that plaintext HTTP listeners redirect to. */
 export const HTTPS_REDIRECT_META = 'meshgate.io/https-redirect';

@@ -17,6 +17,7 @@ import type {
   HttpRouteRule,
   MeshModel,
 } from '../model/types.js';
+import { routeAttachesTo } from '../model/gateway-edge.js';
 import { effectiveHostnames, hostnameCovers } from './hostnames.js';
 import { headerMatcher, pathSpecifier, queryMatcher } from './http-match.js';
 import { gatewayRouteName } from './names.js';
@@ -24,16 +25,10 @@ import { type Output, addProblem } from './resource-list.js';
 import { type RankedMatch, compareMatches } from './route-precedence.js';
 import { type BackendTarget, addBackend, backendRouteAction } from './gateway-backends.js';
 import { TOTAL_SPLIT_WEIGHT, splitClusterWeights } from './chain-routes.js';
-import { listenerPolicyContext, routePolicyParts, withRoutePolicies } from './http-filters/registry.js';
+import { routePolicyParts, withRoutePolicies } from './http-filters/registry.js';
+import type { ListenerPolicyContext } from './http-filters/types.js';
 
 const MATCH_ALL: HttpMatch = { headers: [], query: [] };
-
-/** True when the route names this gateway and listener (sectionName '' = every HTTP listener). */
-export function routeAttachesTo(route: HttpRoute, gateway: ApiGateway, listener: GatewayListener): boolean {
-  return route.parents.some(
-    (p) => p.kind === 'api-gateway' && p.name === gateway.name && (p.sectionName === '' || p.sectionName === listener.name),
-  );
-}
 
 function routeMatch(match: HttpMatch): DeepPartial<RouteMatch> {
   const headers: DeepPartial<HeaderMatcher>[] = match.headers.map(headerMatcher);
@@ -159,15 +154,15 @@ function routesForDomain(entries: readonly Entry[], domain: string): DeepPartial
     .map((x) => x.e.route);
 }
 
-/** The route config named after the listener's port: one virtual host per hostname. */
+/** The route config named after the listener's port: one virtual host per hostname; `policies` is the listener's policy context. */
 export function buildGatewayRouteConfig(
   out: Output,
   model: MeshModel,
   gateway: ApiGateway,
   listener: GatewayListener,
+  policies: ListenerPolicyContext | undefined,
 ): RouteConfiguration {
   const entries: Entry[] = [];
-  const policies = listenerPolicyContext(model, gateway, listener);
   for (const route of model.httpRoutes) {
     if (!routeAttachesTo(route, gateway, listener)) continue;
     // Edge policies of the route (typed_per_filter_config, retries, timeouts, rate-limit descriptors).

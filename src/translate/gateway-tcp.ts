@@ -2,15 +2,11 @@
 // backend service's chain (its own cluster, or its resolver's), over mTLS to its sidecars like
 // every gateway backend. Consul 1.15 renders a bound tcp-route as an ingress TCP upstream:
 // listener `<service>:<address>:<port>`, tcp_proxy stat prefix `upstream.<service>.default.default.<dc>`.
-import type { ApiGateway, GatewayListener, MeshModel, TcpRoute } from '../model/types.js';
+import { routeAttachesTo } from '../model/gateway-edge.js';
+import type { ApiGateway, GatewayListener, MeshModel } from '../model/types.js';
 import { addBackend } from './gateway-backends.js';
 import { type Output, addProblem } from './resource-list.js';
 import { addServiceCluster } from './upstream-service.js';
-
-/** True when the route names this gateway and listener (sectionName '' = every TCP listener). */
-export function tcpRouteAttachesTo(route: TcpRoute, gateway: ApiGateway, listener: GatewayListener): boolean {
-  return route.parents.some((p) => p.kind === 'api-gateway' && p.name === gateway.name && (p.sectionName === '' || p.sectionName === listener.name));
-}
 
 /**
  * The backend of a TCP listener: the first (by name) tcp-route bound to it that names a service.
@@ -18,7 +14,7 @@ export function tcpRouteAttachesTo(route: TcpRoute, gateway: ApiGateway, listene
  * Undefined when no route is bound: the listener is then not generated, as in Consul.
  */
 export function addTcpBackend(out: Output, model: MeshModel, gateway: ApiGateway, listener: GatewayListener): { service: string; cluster: string } | undefined {
-  const routes = (model.tcpRoutes ?? []).filter((r) => r.services.length > 0 && tcpRouteAttachesTo(r, gateway, listener));
+  const routes = (model.tcpRoutes ?? []).filter((r) => r.services.length > 0 && routeAttachesTo(r, gateway, listener));
   const [route, ...others] = routes;
   for (const other of others) {
     addProblem(out, {

@@ -107,7 +107,10 @@ export function tlsFilterChains(out: Output, model: MeshModel, tls: GatewayListe
   return chains;
 }
 
-/** A listener with SNI-selected TLS filter chains; undefined when it has no valid certificate. */
+/**
+ * A listener with SNI-selected TLS filter chains (always at least the default chain). The caller
+ * leaves out a listener without a valid certificate before building it (gateway.ts).
+ */
 export function tlsListener(
   out: Output,
   model: MeshModel,
@@ -118,9 +121,8 @@ export function tlsListener(
   filter: DeepPartial<Filter>,
   alpn: readonly string[],
   accessLog: readonly DeepPartial<AccessLog>[],
-): Listener | undefined {
+): Listener {
   const filterChains = tlsFilterChains(out, model, tls, filter, alpn);
-  if (filterChains.length === 0) return undefined;
   return Listener.fromPartial({
     name,
     address: socketAddress(address, port),

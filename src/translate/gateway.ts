@@ -66,8 +66,8 @@ function gatewayHttpFilter(
   listener: GatewayListener,
   routeConfig: RouteConfiguration,
   logs: Logs,
-  httpFilters: ReturnType<typeof listenerHttpFilters> = [],
-  hcmSettings: ReturnType<typeof listenerHcmSettings> = {},
+  httpFilters: ReturnType<typeof listenerHttpFilters>,
+  hcmSettings: ReturnType<typeof listenerHcmSettings>,
 ): DeepPartial<Filter> {
   return httpConnectionManagerFilter(
     gatewayStatPrefix(listener.port),
@@ -82,14 +82,13 @@ function gatewayHttpFilter(
 
 function addHttpListener(out: Output, model: MeshModel, proxy: ProxyModel, gateway: ApiGateway, listener: GatewayListener, logs: Logs): void {
   const redirectTo = listener.tls === undefined ? gateway.httpsRedirectPort : undefined;
-  const routeConfig =
-    redirectTo !== undefined ? httpsRedirectRouteConfig(listener.port, redirectTo) : buildGatewayRouteConfig(out, model, gateway, listener);
-  const name = gatewayListenerName(proxy.address, listener.port);
   const policies = redirectTo === undefined ? listenerPolicyContext(model, gateway, listener) : undefined;
+  const routeConfig =
+    redirectTo !== undefined ? httpsRedirectRouteConfig(listener.port, redirectTo) : buildGatewayRouteConfig(out, model, gateway, listener, policies);
+  const name = gatewayListenerName(proxy.address, listener.port);
   const filter = gatewayHttpFilter(listener, routeConfig, logs, listenerHttpFilters(policies), listenerHcmSettings(policies));
   addHttpFilterResources(out, policies);
   const envoyListener = listenerOf(out, model, name, proxy.address, listener, filter, ['http/1.1'], logs.listener);
-  if (envoyListener === undefined) return;
   addResource(out, { typeUrl: TypeUrl.Route, name: routeConfig.name, message: routeConfig });
   addResource(out, { typeUrl: TypeUrl.Listener, name, message: envoyListener });
 }
@@ -108,10 +107,10 @@ function addTcpListener(out: Output, model: MeshModel, proxy: ProxyModel, gatewa
   const name = upstreamListenerName(backend.service, proxy.address, listener.port);
   const filter = tcpProxyFilter(upstreamStatPrefix(backend.service, model), backend.cluster, logs.filter);
   const envoyListener = listenerOf(out, model, name, proxy.address, listener, filter, [], logs.listener);
-  if (envoyListener !== undefined) addResource(out, { typeUrl: TypeUrl.Listener, name, message: envoyListener });
+  addResource(out, { typeUrl: TypeUrl.Listener, name, message: envoyListener });
 }
 
-/** A plaintext listener, or a TLS one (undefined when none of its certificates is valid). */
+/** A plaintext listener, or a TLS one (addGateway leaves out a TLS listener without a valid certificate). */
 function listenerOf(
   out: Output,
   model: MeshModel,
@@ -121,7 +120,7 @@ function listenerOf(
   filter: DeepPartial<Filter>,
   alpn: readonly string[],
   accessLog: readonly DeepPartial<AccessLog>[],
-): Listener | undefined {
+): Listener {
   if (listener.tls === undefined) return singleFilterListener(name, address, listener.port, filter, 'OUTBOUND', accessLog);
   return tlsListener(out, model, name, address, listener.port, listener.tls, filter, alpn, accessLog);
 }

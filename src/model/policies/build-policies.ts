@@ -8,6 +8,7 @@
 // on the documents involved.
 import { byString, type ApiGateway, type GatewayListener, type HttpRoute, type Problem } from '../types.js';
 import type { JwksCheck } from '../../consul/state.js';
+import { routeAttachesTo } from '../gateway-edge.js';
 import { policyObject, readDocuments } from './documents.js';
 import type { JwtProviderDocument } from './jwt-provider.js';
 import type { FeatureContribution, PolicyTarget } from './kind.js';
@@ -21,6 +22,7 @@ import {
   type GatewayPolicies,
   type JwtProviderModel,
   type JwtRequirementModel,
+  type ListenerPolicies,
   type PolicyDocument,
   type RateLimitServiceModel,
   type RoutePolicies,
@@ -42,9 +44,8 @@ interface Keyed<T> {
 
 type Located = FeatureContribution & { key: string };
 
-function attaches(route: HttpRoute, gateway: ApiGateway, listener: GatewayListener): boolean {
-  return route.parents.some((p) => p.name === gateway.name && (p.sectionName === '' || p.sectionName === listener.name));
-}
+/** Features that configure a listener's connection manager, resolved per listener (never per route). */
+const LISTENER_FEATURES: ReadonlySet<EdgeFeatureName> = new Set<EdgeFeatureName>(['errorResponses']);
 
 function covers(t: PolicyTarget, gateway: string, listener: string, route: string): boolean {
   if (t.kind === 'gateway') return t.gateway === gateway;
@@ -96,10 +97,10 @@ export function buildEdgePolicies(input: PolicyInputs, problems: Problem[]): Edg
     for (const listener of gateway.listeners) {
       if (listener.protocol !== 'http') continue;
       for (const route of input.httpRoutes) {
-        if (!attaches(route, gateway, listener)) continue;
+        if (!routeAttachesTo(route, gateway, listener)) continue;
         const key = routePolicyKey(listener.name, route.name);
         const where = `route ${route.name} on listener ${listener.name} of api-gateway ${gateway.name}`;
-        const mine = features.filter((f) => covers(f.target, gateway.name, listener.name, route.name));
+        const mine = features.filter((f) => !LISTENER_FEATURES.has(f.feature) && covers(f.target, gateway.name, listener.name, route.name));
         const resolved = resolveRoute(mine, providers, rateLimitService, where, problems);
         let policies: RoutePolicies | undefined;
         if (resolved.broken.length === 0) policies = Object.keys(resolved.features).length > 0 ? { features: resolved.features } : undefined;
@@ -114,7 +115,13 @@ export function buildEdgePolicies(input: PolicyInputs, problems: Problem[]): Edg
         if (policies) routes.set(key, policies);
       }
     }
-    if (routes.size === 0) continue;
+    const listeners = new Map<string, ListenerPolicies>();
+    for (const listener of gateway.listeners) {
+      if (listener.protocol !== 'http') continue;
+      const settings = resolveListener(features, gateway, listener, routes, previous?.listeners.get(listener.name), problems);
+      if (Object.keys(settings).length > 0) listeners.set(listener.name, settings);
+    }
+    if (routes.size === 0 && listeners.size === 0) continue;
     const sortedRoutes = new Map([...routes].sort(([a], [b]) => byString(a, b)));
     const used = new Set<string>();
     let global = false;
@@ -130,11 +137,49 @@ export function buildEdgePolicies(input: PolicyInputs, problems: Problem[]): Edg
     }
     gateways.set(gateway.name, {
       routes: sortedRoutes,
+      listeners: new Map([...listeners].sort(([a], [b]) => byString(a, b))),
       jwtProviders,
       rateLimitService: global ? (rateLimitService?.value ?? previous?.rateLimitService ?? null) : null,
     });
   }
   return { documents: new Map([...documents].sort(([a], [b]) => byString(a, b))) as ReadonlyMap<string, PolicyDocument>, gateways };
+}
+
+/**
+ * The listener-level settings of one HTTP listener: its error responses (from documents attached
+ * to the listener or its gateway; on an overlap the listener keeps its last good ones) and the
+ * trusted hops of its routes' IP rules (one connection manager, one value: the largest, with a
+ * Problem when they differ).
+ */
+function resolveListener(
+  features: readonly Located[],
+  gateway: ApiGateway,
+  listener: GatewayListener,
+  routes: ReadonlyMap<string, RoutePolicies>,
+  previous: ListenerPolicies | undefined,
+  problems: Problem[],
+): ListenerPolicies {
+  const out: ListenerPolicies = {};
+  const mine = features.filter((f) => LISTENER_FEATURES.has(f.feature) && f.target.kind !== 'route' && covers(f.target, gateway.name, listener.name, ''));
+  const where = `listener ${listener.name} of api-gateway ${gateway.name}`;
+  const resolved = resolveRoute(mine, new Map(), null, where, problems);
+  const errorResponses = resolved.broken.some((b) => b.feature === 'errorResponses') ? previous?.errorResponses : resolved.features.errorResponses;
+  if (errorResponses) out.errorResponses = errorResponses;
+
+  const prefix = routePolicyKey(listener.name, '');
+  const hops = new Set<number>();
+  for (const [key, p] of routes) if (key.startsWith(prefix) && p.features.ipRules) hops.add(p.features.ipRules.xffNumTrustedHops);
+  const sorted = [...hops].sort((a, b) => a - b);
+  if (sorted.length > 0) out.xffNumTrustedHops = sorted[sorted.length - 1]!;
+  if (sorted.length > 1) {
+    problems.push({
+      code: 'POLICY_CONFLICT',
+      object: `api-gateway/${gateway.name}`,
+      field: `Listeners.${listener.name}`,
+      message: `the ip-rules policies of the routes on listener ${listener.name} ask for different clientIPDetection.xForwardedFor.numTrustedHops (${sorted.join(', ')}); the listener trusts ${sorted[sorted.length - 1]}. Give them one value.`,
+    });
+  }
+  return out;
 }
 
 const remoteUri = (doc: PolicyDocument | undefined): string | undefined =>
@@ -198,7 +243,7 @@ function resolveRoute(
           code: 'POLICY_CONFLICT',
           object: policyObject(w.key),
           field: w.field,
-          message: `overlaps with ${others}: both set ${feature} for ${where} at the same level (${describeTarget(w.target)}); the route keeps its last good configuration. Attach one of them elsewhere or merge them.`,
+          message: `overlaps with ${others}: both set ${feature} for ${where} at the same level (${describeTarget(w.target)}); the ${where.startsWith('listener') ? 'listener' : 'route'} keeps its last good configuration. Attach one of them elsewhere or merge them.`,
         });
       }
       broken.push({ feature, security: winners.some((w) => w.security), why: `${feature} policies overlap` });

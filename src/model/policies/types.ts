@@ -137,10 +137,23 @@ export interface RateLimitServiceModel {
   document?: string;
 }
 
+/**
+ * What one HTTP listener's connection manager gets, resolved per listener (not from its routes):
+ * it applies to every request of the listener, including one no route matches.
+ */
+export interface ListenerPolicies {
+  /** The error-responses policy attached to the listener or its gateway (the listener's wins). */
+  errorResponses?: EdgeFeatures['errorResponses'];
+  /** Trusted X-Forwarded-For hops when a route of the listener has IP rules (the largest they ask for). */
+  xffNumTrustedHops?: number;
+}
+
 /** What one API gateway's listeners and routes get. */
 export interface GatewayPolicies {
   /** By `<listener>/<route>`; only routes with at least one feature or failClosed. */
   routes: ReadonlyMap<string, RoutePolicies>;
+  /** By listener name; only HTTP listeners with at least one listener-level setting. */
+  listeners: ReadonlyMap<string, ListenerPolicies>;
   /** The providers the routes of this gateway name, by name. */
   jwtProviders: ReadonlyMap<string, JwtProviderModel>;
   /** Set when a rate-limit-service document exists and a route of this gateway uses a global rate limit. */
@@ -165,8 +178,4 @@ export interface EdgePoliciesModel {
 
 export function routePolicyKey(listener: string, route: string): string {
   return `${listener}/${route}`;
-}
-
-export function emptyEdgePolicies(): EdgePoliciesModel {
-  return { documents: new Map(), gateways: new Map() };
 }

@@ -47,15 +47,12 @@ export function localReplyConfig(policy: ErrorResponsesPolicy): DeepPartial<Loca
   return { mappers: policy.responses.map(mapper) };
 }
 
-/**
- * The listener's connection manager settings: the local_reply_config of the error-responses
- * policy of its routes (attached to the gateway or the listener, so one per listener).
- */
-export const errorResponses: HttpFilterFeature & { hcmSettings(ctx: ListenerPolicyContext): DeepPartial<HttpConnectionManager> } = {
+/** The listener's connection manager settings: the local_reply_config of the error-responses policy attached to it or its gateway. */
+export const errorResponses: HttpFilterFeature = {
   name: 'local_reply_config',
   hcmFilters: () => [],
   hcmSettings(ctx: ListenerPolicyContext): DeepPartial<HttpConnectionManager> {
-    for (const p of ctx.routes.values()) if (p.features.errorResponses) return { localReplyConfig: localReplyConfig(p.features.errorResponses) };
-    return {};
+    const policy = ctx.policies.listeners.get(ctx.listener.name)?.errorResponses;
+    return policy ? { localReplyConfig: localReplyConfig(policy) } : {};
   },
 };

@@ -11,7 +11,7 @@ import type { ExtAuthzPolicy } from '../../model/policies/ext-authz.js';
 import type { MeshModel, Problem } from '../../model/types.js';
 import { durationFromMs } from '../duration.js';
 import { isHttp2Protocol, toAny } from '../envoy-parts.js';
-import { type Output, addProblem } from '../resource-list.js';
+import { addProblem } from '../resource-list.js';
 import { addServiceCluster } from '../upstream-service.js';
 import type { HttpFilterFeature, ListenerPolicyContext } from './types.js';
 import { upstreamClusterName } from '../names.js';
@@ -95,14 +95,6 @@ function serviceClusterName(model: MeshModel, service: string): string {
   return upstreamClusterName(service, { datacenter: model.datacenter, trustDomain: model.trustDomain });
 }
 
-/** Adds the authorization service's cluster and endpoints and returns the listener's filter instance. */
-export function addExtAuthz(out: Output, model: MeshModel, policy: ExtAuthzPolicy): DeepPartial<HttpFilter> {
-  const problem = extAuthzBackendProblem(policy, model);
-  if (problem) addProblem(out, problem);
-  const cluster = addServiceCluster(out, model, policy.service);
-  return extAuthzHttpFilter(policy, cluster);
-}
-
 /** The distinct policies the listener's routes use, by name (sorted). */
 function listenerPolicies(ctx: ListenerPolicyContext): ExtAuthzPolicy[] {
   const byName = new Map<string, ExtAuthzPolicy>();
@@ -115,6 +107,10 @@ export const extAuthz: HttpFilterFeature = {
   hcmFilters: (ctx) => listenerPolicies(ctx).map((p) => extAuthzHttpFilter(p, serviceClusterName(ctx.model, p.service))),
   perRoute: ({ policies }) => (policies.features.extAuthz && !policies.failClosed ? extAuthzPerRoute(policies.features.extAuthz) : {}),
   addResources(out, ctx) {
-    for (const p of listenerPolicies(ctx)) addExtAuthz(out, ctx.model, p);
+    for (const p of listenerPolicies(ctx)) {
+      const problem = extAuthzBackendProblem(p, ctx.model);
+      if (problem) addProblem(out, problem);
+      addServiceCluster(out, ctx.model, p.service);
+    }
   },
 };

@@ -15,7 +15,6 @@ import type {
 import type { Any } from '../../../generated/google/protobuf/any.js';
 import type { Cidr, IpRule, IpRulesPolicy } from '../../model/policies/ip-rules.js';
 import { toAny } from '../envoy-parts.js';
-import { type Output, addProblem } from '../resource-list.js';
 import type { HttpFilterFeature, ListenerPolicyContext } from './types.js';
 
 export const IP_RULES_FILTER = 'envoy.filters.http.rbac.ip_rules';
@@ -72,32 +71,17 @@ export function clientAddressSettings(xffNumTrustedHops: number): DeepPartial<Ht
   return { useRemoteAddress: true, xffNumTrustedHops };
 }
 
-/** The trusted hop counts the listener's IP rules ask for, sorted; [] when none applies. */
-function listenerHops(ctx: ListenerPolicyContext): number[] {
-  const hops = new Set<number>();
-  for (const p of ctx.routes.values()) if (p.features.ipRules) hops.add(p.features.ipRules.xffNumTrustedHops);
-  return [...hops].sort((a, b) => a - b);
+/** The trusted hops of the listener (the model resolves them from its routes' IP rules); undefined when none has any. */
+function listenerHops(ctx: ListenerPolicyContext): number | undefined {
+  return ctx.policies.listeners.get(ctx.listener.name)?.xffNumTrustedHops;
 }
 
-export const ipRules: HttpFilterFeature & {
-  hcmSettings(ctx: ListenerPolicyContext): DeepPartial<HttpConnectionManager>;
-} = {
+export const ipRules: HttpFilterFeature = {
   name: IP_RULES_FILTER,
-  hcmFilters: (ctx) => (listenerHops(ctx).length > 0 ? [ipRulesHttpFilter()] : []),
+  hcmFilters: (ctx) => (listenerHops(ctx) !== undefined ? [ipRulesHttpFilter()] : []),
   perRoute: ({ policies }) => (policies.features.ipRules && !policies.failClosed ? ipRulesPerRoute(policies.features.ipRules) : {}),
-  /** One connection manager, one client address: the largest hop count its routes' rules ask for. */
   hcmSettings(ctx) {
     const hops = listenerHops(ctx);
-    return hops.length > 0 ? clientAddressSettings(hops[hops.length - 1]!) : {};
-  },
-  addResources(out: Output, ctx) {
-    const hops = listenerHops(ctx);
-    if (hops.length < 2) return;
-    addProblem(out, {
-      code: 'POLICY_CONFLICT',
-      object: `api-gateway/${ctx.gateway.name}`,
-      field: `Listeners.${ctx.listener.name}`,
-      message: `the ip-rules policies of the routes on listener ${ctx.listener.name} ask for different clientIPDetection.xForwardedFor.numTrustedHops (${hops.join(', ')}); the listener trusts ${hops[hops.length - 1]}. Give them one value.`,
-    });
+    return hops !== undefined ? clientAddressSettings(hops) : {};
   },
 };

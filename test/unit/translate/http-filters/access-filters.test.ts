@@ -13,7 +13,7 @@ import { apiKeyPolicy, sha256Hex } from '../../../../src/model/policies/api-key.
 import type { CorsPolicy as CorsModel } from '../../../../src/model/policies/cors.js';
 import { extAuthzPolicy } from '../../../../src/model/policies/ext-authz.js';
 import type { IpRulesPolicy } from '../../../../src/model/policies/ip-rules.js';
-import type { GatewayPolicies, RoutePolicies } from '../../../../src/model/policies/types.js';
+import type { GatewayPolicies, ListenerPolicies, RoutePolicies } from '../../../../src/model/policies/types.js';
 import type { MeshModel } from '../../../../src/model/types.js';
 import { API_KEY_FILTER, apiKey, apiKeyLuaCode } from '../../../../src/translate/http-filters/api-key.js';
 import { CORS_FILTER, cors, originMatcher } from '../../../../src/translate/http-filters/cors.js';
@@ -47,10 +47,11 @@ const model: MeshModel = parseModel({
   httpRoutes: [],
 });
 
-function listenerCtx(routes: Record<string, RoutePolicies>): ListenerPolicyContext {
+function listenerCtx(routes: Record<string, RoutePolicies>, settings?: ListenerPolicies): ListenerPolicyContext {
   const gateway = model.gateways.get('edge')!;
   const map = new Map(Object.entries(routes));
-  const policies: GatewayPolicies = { routes: map, jwtProviders: new Map(), rateLimitService: null };
+  const listeners = new Map(settings ? [['http', settings]] : []);
+  const policies: GatewayPolicies = { routes: map, listeners, jwtProviders: new Map(), rateLimitService: null };
   return { model, gateway, listener: gateway.listeners[0]!, policies, routes: map };
 }
 
@@ -276,13 +277,12 @@ describe('IP rules', () => {
 
   it('the connection manager takes the client address from the peer, or from trusted X-Forwarded-For hops', () => {
     const p = (hops: number): IpRulesPolicy => ({ ...cases[0]![1], xffNumTrustedHops: hops });
-    expect(ipRules.hcmSettings(listenerCtx({ a: { features: { ipRules: p(0) } } }))).toEqual({ useRemoteAddress: true, xffNumTrustedHops: 0 });
-    expect(ipRules.hcmSettings(listenerCtx({ a: { features: {} } }))).toEqual({});
-    const mixed = listenerCtx({ a: { features: { ipRules: p(1) } }, b: { features: { ipRules: p(2) } } });
-    expect(ipRules.hcmSettings(mixed)).toEqual({ useRemoteAddress: true, xffNumTrustedHops: 2 });
-    const out = newOutput();
-    ipRules.addResources!(out, mixed);
-    expect(sortedProblems(out)).toEqual([expect.objectContaining({ code: 'POLICY_CONFLICT', object: 'api-gateway/edge', field: 'Listeners.http' })]);
+    const ctx = listenerCtx({ a: { features: { ipRules: p(0) } } }, { xffNumTrustedHops: 0 });
+    expect(ipRules.hcmSettings!(ctx)).toEqual({ useRemoteAddress: true, xffNumTrustedHops: 0 });
+    expect(ipRules.hcmFilters(ctx).map((f) => f.name)).toEqual([IP_RULES_FILTER]);
+    expect(ipRules.hcmSettings!(listenerCtx({ a: { features: {} } }))).toEqual({});
+    expect(ipRules.hcmFilters(listenerCtx({ a: { features: {} } }))).toEqual([]);
+    expect(ipRules.hcmSettings!(listenerCtx({ a: { features: { ipRules: p(2) } } }, { xffNumTrustedHops: 2 }))).toEqual({ useRemoteAddress: true, xffNumTrustedHops: 2 });
   });
 });
 
@@ -309,9 +309,9 @@ describe('custom error responses', () => {
     expect(second!.statusCode).toBe(503);
   });
 
-  it('set on the listener when its routes have a policy', () => {
+  it('set on the listener when it has a policy, with or without routes', () => {
     const policy = { responses: [{ statusRanges: [{ start: 403, end: 403 }], contentType: 'text/plain', body: 'no', statusCode: 0 }] };
-    expect(errorResponses.hcmSettings(listenerCtx({ a: { features: { errorResponses: policy } } }))).toEqual({ localReplyConfig: localReplyConfig(policy) });
-    expect(errorResponses.hcmSettings(listenerCtx({ a: { features: {} } }))).toEqual({});
+    expect(errorResponses.hcmSettings!(listenerCtx({}, { errorResponses: policy }))).toEqual({ localReplyConfig: localReplyConfig(policy) });
+    expect(errorResponses.hcmSettings!(listenerCtx({ a: { features: {} } }))).toEqual({});
   });
 });

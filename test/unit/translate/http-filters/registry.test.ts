@@ -17,6 +17,7 @@ const listener = gateway.listeners[0]!;
 function modelWith(routes: Record<string, RoutePolicies>): MeshModel {
   const policies: GatewayPolicies = {
     routes: new Map(Object.entries(routes).map(([r, p]) => [`http/${r}`, p])),
+    listeners: new Map(),
     jwtProviders: new Map([
       ['p', { name: 'p', issuer: '', audiences: [], jwks: { kind: 'local', jwks: '{"keys":[]}' }, locations: [], forwardToken: false, clockSkewSeconds: 30, claimToHeaders: [] }],
     ]),
