@@ -1,7 +1,10 @@
 // http-route RetryFilter and TimeoutFilter (Consul's shape) → RouteAction retry_policy, timeout and
-// idle_timeout, mapped as Consul maps a service-router destination: retry_on is the given
-// conditions plus connect-failure (RetryOnConnectFailure) and retriable-status-codes (when codes
-// are given). Not HTTP filters: they only contribute to the route.
+// idle_timeout: retry_on is the given conditions plus connect-failure (RetryOnConnectFailure) and
+// retriable-status-codes (when codes are given). Like a service-router destination
+// (chain-routes.ts), with two differences on purpose: a RetryFilter states its retries, so
+// NumRetries 0 means none (a destination's 0 leaves Envoy's default, as Consul 1.15 does), and a
+// condition the user already listed is not added twice. Not HTTP filters: they only contribute to
+// the route.
 import type { DeepPartial as RouteDeepPartial, RouteAction } from '../../../generated/envoy/config/route/v3/route_components.js';
 import { durationFromMs } from '../duration.js';
 import type { HttpFilterFeature } from './types.js';
