@@ -127,6 +127,11 @@ export interface KindResult {
   perAffectedProxy: { bytes: number; messages: number; resources: Record<string, number> } | null;
   /** meshgate only: where the time went, from its convergence traces (/debug/changes); null for Consul. */
   stages: MeshgateStages | null;
+  /**
+   * meshgate only: per affected proxy, ms from meshgate sending it the change (its trace's sentAt,
+   * ms precision) until the proxy had it: the time on the wire and in the clients' process.
+   */
+  sentToHasMs: Stats | null;
 }
 
 /**
@@ -142,19 +147,32 @@ export interface MeshgateStages {
 }
 
 
-/** The stages of one event from meshgate's traces of the changes it heard of after `writtenAt` (epoch ms). */
-async function meshgateStages(adminUrl: string, writtenAt: number): Promise<Record<keyof MeshgateStages, number> | null> {
+/**
+ * The stages of one event from meshgate's traces of the changes it heard of after `writtenAt` (epoch
+ * ms), and when meshgate first sent the change to each proxy (epoch ms, by node.id).
+ */
+async function meshgateStages(adminUrl: string, writtenAt: number): Promise<{ stages: Record<keyof MeshgateStages, number>; sentAt: Map<string, number> } | null> {
   const res = await httpGet(`${adminUrl}/debug/changes?limit=10`, { timeoutMs: 5000 });
   if (res.status !== 200) return null;
   const changes = (JSON.parse(res.body) as { changes: Change[] }).changes.filter((c) => Date.parse(c.at) >= writtenAt - 50 && c.proxies.length > 0);
   if (changes.length === 0) return null;
   const latest = (pick: (p: Change['proxies'][number]) => string | null): number =>
     Math.max(...changes.flatMap((c) => c.proxies.map((p) => (pick(p) === null ? NaN : Date.parse(pick(p)!))).filter(Number.isFinite))) - writtenAt;
+  const sentAt = new Map<string, number>();
+  for (const c of changes) {
+    for (const p of c.proxies) {
+      const t = p.sentAt === null ? NaN : Date.parse(p.sentAt);
+      if (Number.isFinite(t) && !(sentAt.get(p.proxy)! <= t)) sentAt.set(p.proxy, t);
+    }
+  }
   return {
-    heard: Math.min(...changes.map((c) => Date.parse(c.at))) - writtenAt,
-    translated: latest((p) => p.translatedAt),
-    lastSent: latest((p) => p.sentAt),
-    lastAcked: latest((p) => p.ackedAt),
+    stages: {
+      heard: Math.min(...changes.map((c) => Date.parse(c.at))) - writtenAt,
+      translated: latest((p) => p.translatedAt),
+      lastSent: latest((p) => p.sentAt),
+      lastAcked: latest((p) => p.ackedAt),
+    },
+    sentAt,
   };
 }
 
@@ -404,6 +422,7 @@ class Side {
           nodeName: nodeOf(p),
           envoyVersion: ENVOY_VERSION,
           protocol: 'delta',
+          transport: 'http2',
           tls: true,
           minClusters: o.upstreams + 1,
           minListeners: o.upstreams + 1,
@@ -538,11 +557,12 @@ async function runPeer(peer: ChainPeer, ctx: PhaseContext): Promise<PeerChain> {
     await quiet(side, 2000);
     log(`[${peer}] ${proxies} proxies complete in ${r.connectMs} ms (${side.affected.size} use ${TARGET}); ${EVENT_KINDS.length} × ${opts.events} events`);
 
-    type Samples = { all: number[]; perProxy: number[]; write: number[]; timedOut: number; receivers: number; messages: number; affected: TrafficCounters; probe: number[]; stages: Record<keyof MeshgateStages, number[]> };
+    type Samples = { all: number[]; perProxy: number[]; write: number[]; timedOut: number; receivers: number; messages: number; affected: TrafficCounters; probe: number[]; stages: Record<keyof MeshgateStages, number[]>; sentToHas: number[] };
     const newSamples = (): Samples => ({
       probe: [], all: [], perProxy: [], write: [], timedOut: 0, receivers: 0, messages: 0,
       affected: { messages: 0, bytes: 0, resources: {}, bytesByType: {} },
       stages: { heard: [], translated: [], lastSent: [], lastAcked: [] },
+      sentToHas: [],
     });
     const samples = new Map<EventKind, Samples>(EVENT_KINDS.map((kind) => [kind, newSamples()]));
     // The first event of each kind only warms up both sides (code paths run for the first time); it is not measured.
@@ -575,8 +595,14 @@ async function runPeer(peer: ChainPeer, ctx: PhaseContext): Promise<PeerChain> {
         }
         await quiet(side, opts.quietMs);
         probeAbort.abort();
-        const stages = adminUrl === null ? null : await meshgateStages(adminUrl, writtenAt);
-        if (stages) for (const [stage, ms] of Object.entries(stages)) if (Number.isFinite(ms)) sm.stages[stage as keyof MeshgateStages].push(ms);
+        const traced = adminUrl === null ? null : await meshgateStages(adminUrl, writtenAt);
+        if (traced) {
+          for (const [stage, ms] of Object.entries(traced.stages)) if (Number.isFinite(ms)) sm.stages[stage as keyof MeshgateStages].push(ms);
+          for (const [c, at] of side.doneAt) {
+            const sent = traced.sentAt.get(c.options.nodeId);
+            if (sent !== undefined) sm.sentToHas.push(performance.timeOrigin + at - sent);
+          }
+        }
         for (const c of side.clients) {
           const got = c.sinceMark;
           if (side.affected.has(c)) {
@@ -620,6 +646,7 @@ async function runPeer(peer: ChainPeer, ctx: PhaseContext): Promise<PeerChain> {
           lastSent: sm.stages.lastSent.length ? stats(sm.stages.lastSent) : null,
           lastAcked: sm.stages.lastAcked.length ? stats(sm.stages.lastAcked) : null,
         },
+        sentToHasMs: sm.sentToHas.length ? stats(sm.sentToHas.map((ms) => round(ms, 1))) : null,
       };
       if (sm.timedOut > 0) {
         r.status = 'failed';
@@ -673,6 +700,7 @@ export function chainTable(peers: PeerChain[], ratios: Record<string, number | n
     rows.push([`${kind}: bytes per affected proxy`, cell(mg, (p) => String(k(p)?.perAffectedProxy?.bytes ?? '-')), cell(cs, (p) => String(k(p)?.perAffectedProxy?.bytes ?? '-')), r(`${kind}Bytes`)]);
     rows.push([`${kind}:   meshgate heard / translated / last sent / last ACK, median ms`, cell(mg, (p) => stagesText(k(p)?.stages, 'median')), '', '']);
     rows.push([`${kind}:   the same, p99 ms`, cell(mg, (p) => stagesText(k(p)?.stages, 'p99')), '', '']);
+    rows.push([`${kind}:   meshgate sent -> the proxy has it, per proxy median / p99 ms`, cell(mg, (p) => `${fmtMs(k(p)?.sentToHasMs?.median)} / ${fmtMs(k(p)?.sentToHasMs?.p99)}`), '', '']);
     rows.push([`${kind}:   resources per affected proxy`, cell(mg, (p) => resourcesText(k(p)?.perAffectedProxy?.resources)), cell(cs, (p) => resourcesText(k(p)?.perAffectedProxy?.resources)), '']);
   }
   const lines = [table(['measure (per event)', 'meshgate', 'Consul xDS', 'meshgate/Consul'], rows)];

@@ -145,8 +145,6 @@ runCli('edge-policies', USAGE, async (argv) => {
     const result = {
       options: { quick, seconds, rounds, connections },
       rpsOff: round(off),
-      rpsOn: round(median('secured')),
-      ratio: round(median('secured') / off, 3),
       rps: Object.fromEntries(SIDES.map((side) => [side, round(median(side))])),
       ratios: Object.fromEntries(SIDES.map((side) => [side, round(median(side) / off, 3)])),
       refused,

@@ -2,7 +2,8 @@
 // the way Envoy does (wildcard CDS and LDS, then EDS for the EDS clusters and RDS for the route
 // configs the listeners name, and, with `tls`, SDS for the secrets their TLS contexts name), ACKing
 // every response. Counts the bytes of every response message.
-import { Client, credentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import { Client, credentials } from '@grpc/grpc-js';
+import { connect, constants as h2, type ClientHttp2Session } from 'node:http2';
 import { Cluster, Cluster_DiscoveryType } from '../../generated/envoy/config/cluster/v3/cluster.js';
 import type { TransportSocket } from '../../generated/envoy/config/core/v3/base.js';
 import { Secret } from '../../generated/envoy/extensions/transport_sockets/tls/v3/secret.js';
@@ -20,6 +21,128 @@ import {
 import { TypeUrl } from '../../src/xds/resource-types.js';
 
 export type AdsProtocol = 'delta' | 'sotw';
+
+/**
+ * How a client speaks gRPC. `grpc-js`: a @grpc/grpc-js channel per client. `http2`: gRPC's
+ * message framing over a node:http2 session per client, without grpc-js's layers per message,
+ * for benchmarks whose clients, all in this one process, would otherwise be a bottleneck of what
+ * they measure (BENCHMARKS.md §5).
+ */
+export type AdsTransport = 'grpc-js' | 'http2';
+
+/** One open ADS stream: raw messages in and out. */
+interface RawStream {
+  write(message: Uint8Array): void;
+  cancel(): void;
+}
+
+interface StreamHandlers {
+  message: (buf: Buffer) => void;
+  /** The stream ended other than by cancel(): an error, or the server closing it. */
+  error: (err: Error) => void;
+}
+
+/** Opens streams on a connection of its own (as separate Envoys would have). */
+interface Transport {
+  open(path: string, on: StreamHandlers): RawStream;
+  close(): void;
+}
+
+class GrpcJsTransport implements Transport {
+  private readonly client: Client;
+
+  constructor(address: string) {
+    this.client = new Client(address, credentials.createInsecure(), {
+      'grpc.use_local_subchannel_pool': 1,
+      'grpc.max_receive_message_length': 256 * 1024 * 1024,
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 1000,
+    });
+  }
+
+  open(path: string, on: StreamHandlers): RawStream {
+    const call = this.client.makeBidiStreamRequest(path, (b: Buffer) => b, (b: Buffer) => b);
+    call.on('data', on.message);
+    call.on('error', on.error);
+    return { write: (m) => call.write(Buffer.from(m.buffer, m.byteOffset, m.byteLength)), cancel: () => call.cancel() };
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+
+/** A gRPC message: a 0 byte (not compressed), the length (big-endian uint32), the bytes. */
+function grpcFrame(message: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(5 + message.byteLength);
+  out[0] = 0;
+  out.writeUInt32BE(message.byteLength, 1);
+  out.set(message, 5);
+  return out;
+}
+
+class Http2Transport implements Transport {
+  private session: ClientHttp2Session | null = null;
+
+  constructor(private readonly address: string) {}
+
+  private connected(): ClientHttp2Session {
+    if (this.session === null || this.session.closed || this.session.destroyed) {
+      const session = connect(`http://${this.address}`, { settings: { initialWindowSize: 4 * 1024 * 1024 } });
+      session.on('error', () => {}); // reported to the streams, which end with it
+      this.session = session;
+    }
+    return this.session;
+  }
+
+  open(path: string, on: StreamHandlers): RawStream {
+    const req = this.connected().request({
+      [h2.HTTP2_HEADER_METHOD]: 'POST',
+      [h2.HTTP2_HEADER_PATH]: path,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
+    let cancelled = false;
+    let ended = false;
+    const end = (err: Error): void => {
+      if (ended || cancelled) return;
+      ended = true;
+      on.error(err);
+    };
+    const status = (headers: Record<string, unknown>): void => {
+      const code = headers['grpc-status'];
+      if (code !== undefined) end(new Error(`${code} ${decodeURIComponent(String(headers['grpc-message'] ?? ''))}`.trim()));
+    };
+    req.on('response', status); // a trailers-only answer
+    req.on('trailers', status);
+    req.on('error', end);
+    req.on('close', () => end(new Error('stream closed')));
+    let pending: Buffer = Buffer.alloc(0);
+    req.on('data', (chunk: Buffer) => {
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      while (pending.length >= 5) {
+        const length = pending.readUInt32BE(1);
+        if (pending.length < 5 + length) break;
+        const message = pending.subarray(5, 5 + length);
+        pending = pending.subarray(5 + length);
+        on.message(message);
+      }
+    });
+    return {
+      write: (m) => {
+        if (!req.closed) req.write(grpcFrame(m));
+      },
+      cancel: () => {
+        cancelled = true;
+        req.close(h2.NGHTTP2_CANCEL);
+      },
+    };
+  }
+
+  close(): void {
+    this.session?.close();
+  }
+}
 
 const SOTW_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
 const DELTA_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
@@ -111,6 +234,8 @@ export interface LoadClientOptions {
   nodeName?: string;
   /** The Envoy version the node reports, as major.minor.patch. */
   envoyVersion?: string;
+  /** Default grpc-js. */
+  transport?: AdsTransport;
 }
 
 export class AdsLoadClient {
@@ -125,8 +250,8 @@ export class AdsLoadClient {
   /** Streams that ended with an error and were opened again (as Envoy does). */
   retries = 0;
   private closed = false;
-  private readonly client: Client;
-  private stream: ClientDuplexStream<Buffer, Buffer> | null = null;
+  private readonly transport: Transport;
+  private stream: RawStream | null = null;
   private readonly clusters = new Map<string, string | null>(); // name -> EDS service name (null: not EDS)
   private readonly listeners = new Map<string, string[]>(); // name -> RDS names
   /** Certificate chains the proxy holds, by `<type>/<resource name>` (`lds/`, `cds/`, `sds/`); with `tls` only. */
@@ -145,12 +270,7 @@ export class AdsLoadClient {
     readonly options: LoadClientOptions,
   ) {
     // A connection of its own per proxy, as separate Envoys would have.
-    this.client = new Client(address, credentials.createInsecure(), {
-      'grpc.use_local_subchannel_pool': 1,
-      'grpc.max_receive_message_length': 256 * 1024 * 1024,
-      'grpc.initial_reconnect_backoff_ms': 100,
-      'grpc.max_reconnect_backoff_ms': 1000,
-    });
+    this.transport = options.transport === 'http2' ? new Http2Transport(address) : new GrpcJsTransport(address);
   }
 
   start(): void {
@@ -159,28 +279,28 @@ export class AdsLoadClient {
   }
 
   private open(): void {
-    const count = (buf: Buffer): Buffer => buf;
     const path = this.options.protocol === 'delta' ? DELTA_PATH : SOTW_PATH;
-    this.stream = this.client.makeBidiStreamRequest(path, (b: Buffer) => b, count);
-    this.stream.on('data', (buf: Buffer) => {
-      try {
-        if (this.options.protocol === 'delta') this.onDelta(buf);
-        else this.onSotw(buf);
-      } catch (err) {
-        this.error = (err as Error).message;
-      }
+    const stream = this.transport.open(path, {
+      message: (buf) => {
+        try {
+          if (this.options.protocol === 'delta') this.onDelta(buf);
+          else this.onSotw(buf);
+        } catch (err) {
+          this.error = (err as Error).message;
+        }
+      },
+      error: (err) => {
+        this.error = err.message;
+        if (this.closed || this.stream !== stream) return;
+        // Start over on a new stream after a short pause, with fresh subscriptions.
+        this.retries++;
+        this.reset();
+        setTimeout(() => {
+          if (!this.closed) this.open();
+        }, 200);
+      },
     });
-    const stream = this.stream;
-    stream.on('error', (err: Error) => {
-      this.error = err.message;
-      if (this.closed || this.stream !== stream) return;
-      // Start over on a new stream after a short pause, with fresh subscriptions.
-      this.retries++;
-      this.reset();
-      setTimeout(() => {
-        if (!this.closed) this.open();
-      }, 200);
-    });
+    this.stream = stream;
     const version = this.options.envoyVersion?.split('.').map(Number);
     const node = {
       id: this.options.nodeId,
@@ -235,14 +355,14 @@ export class AdsLoadClient {
   close(): void {
     this.closed = true;
     this.stream?.cancel();
-    this.client.close();
+    this.transport.close();
   }
 
   private send(msg: DeltaDiscoveryRequest | DiscoveryRequest): void {
     const bytes = '$type' in msg && msg.$type === 'envoy.service.discovery.v3.DeltaDiscoveryRequest'
       ? DeltaDiscoveryRequest.encode(msg as DeltaDiscoveryRequest).finish()
       : DiscoveryRequest.encode(msg as DiscoveryRequest).finish();
-    this.stream?.write(Buffer.from(bytes));
+    this.stream?.write(bytes);
   }
 
   private count(typeUrl: string, bytes: number, resources: number): void {
