@@ -4,9 +4,9 @@
 // so keys never reach the xDS config, the admin API or a log line. Messages never quote a key.
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { httpToken } from './schema-parts.js';
 import { attachedPolicyKind } from './attached-kind.js';
 
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const QUERY_NAME = /^[A-Za-z0-9._~-]+$/;
 /** What a forwarded client-id header may carry: the client name is written into it. */
 const CLIENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]*$/;
@@ -31,7 +31,7 @@ const credentialSchema = z
 
 const extractFromSchema = z
   .strictObject({
-    header: z.string().regex(HEADER_NAME, 'header must be an HTTP header name such as x-api-key').nullish(),
+    header: httpToken('header must be an HTTP header name such as x-api-key').nullish(),
     query: z.string().regex(QUERY_NAME, 'query must be a query parameter name such as api_key').nullish(),
   })
   .superRefine((e, ctx) => {
@@ -46,7 +46,7 @@ export const apiKeySpecSchema = z
     /** Where to look for the key, in order; the first place present is used. */
     extractFrom: z.array(extractFromSchema).min(1, 'extractFrom needs at least one header or query parameter'),
     /** Header set on the request sent upstream to the authenticated client's name. */
-    forwardClientIDHeader: z.string().regex(HEADER_NAME, 'forwardClientIDHeader must be an HTTP header name').nullish(),
+    forwardClientIDHeader: httpToken('forwardClientIDHeader must be an HTTP header name').nullish(),
     /** Remove the key from the request before it is sent upstream. Default false. */
     sanitize: z.boolean().nullish(),
   })

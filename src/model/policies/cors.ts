@@ -1,10 +1,10 @@
 // CORS policy (Kind `cors`): which cross-origin browser requests the edge gateway allows and what
 // it answers to their preflight. Field names follow Envoy Gateway's SecurityPolicy `cors`.
 import { z } from 'zod';
+import { duration, httpToken } from './schema-parts.js';
 import { durationMs } from '../duration.js';
 import { attachedPolicyKind } from './attached-kind.js';
 
-const HTTP_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** `*`, or `scheme://host[:port]` where the host may start with one `*.` label. */
 function originProblem(origin: string): string | null {
@@ -18,7 +18,7 @@ function originProblem(origin: string): string | null {
 }
 
 const tokenList = (what: string) =>
-  z.array(z.string().regex(HTTP_TOKEN, `each ${what} must be an HTTP token (letters, digits and !#$%&'*+.^_\`|~-), or '*'`).or(z.literal('*')));
+  z.array(httpToken(`each ${what} must be an HTTP token (letters, digits and !#$%&'*+.^_\`|~-), or '*'`).or(z.literal('*')));
 
 export const corsSpecSchema = z
   .strictObject({
@@ -34,17 +34,13 @@ export const corsSpecSchema = z
     allowHeaders: tokenList('header name').nullish(),
     exposeHeaders: tokenList('header name').nullish(),
     /** Go duration ('10m', '600s'); how long a browser may cache a preflight answer. */
-    maxAge: z.string().nullish(),
+    maxAge: duration('maxAge', '600s').nullish(),
     allowCredentials: z.boolean().nullish(),
   })
   .superRefine((spec, ctx) => {
-    if (spec.maxAge != null) {
-      const ms = durationMs(spec.maxAge);
-      if (ms === null || ms < 0) {
-        ctx.addIssue({ code: 'custom', path: ['maxAge'], message: `maxAge '${spec.maxAge}' is not a duration such as '600s' or '10m'` });
-      } else if (ms % 1000 !== 0) {
-        ctx.addIssue({ code: 'custom', path: ['maxAge'], message: `maxAge '${spec.maxAge}' must be whole seconds (Access-Control-Max-Age counts seconds)` });
-      }
+    const maxAgeMs = spec.maxAge != null ? durationMs(spec.maxAge) : null;
+    if (maxAgeMs !== null && maxAgeMs % 1000 !== 0) {
+      ctx.addIssue({ code: 'custom', path: ['maxAge'], message: `maxAge ${JSON.stringify(spec.maxAge)} must be whole seconds (Access-Control-Max-Age counts seconds)` });
     }
     if (spec.allowCredentials === true && spec.allowOrigins.includes('*')) {
       const i = spec.allowOrigins.indexOf('*');

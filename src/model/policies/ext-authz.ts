@@ -2,14 +2,13 @@
 // authorization service registered in Consul, over HTTP or gRPC (Envoy's ext_authz protocol).
 // Field names follow Envoy Gateway's SecurityPolicy `extAuth`; the backend is a Consul service name.
 import { z } from 'zod';
+import { consulName, duration, httpToken } from './schema-parts.js';
 import { durationMs } from '../duration.js';
 import { attachedDocumentSchema } from './attached-kind.js';
 import { policyKind, targetsOf, type Contribution } from './kind.js';
 
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const headerNames = z.array(z.string().regex(HEADER_NAME, 'a header name must be an HTTP token such as x-user-id'));
-const SERVICE_NAME = /^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$/;
-const serviceName = z.string().regex(SERVICE_NAME, 'backend must be a Consul service name such as "authz"');
+const headerNames = z.array(httpToken('a header name must be an HTTP token such as x-user-id'));
+const serviceName = consulName('backend must be a Consul service name such as "authz"');
 
 export const extAuthzSpecSchema = z
   .strictObject({
@@ -28,16 +27,12 @@ export const extAuthzSpecSchema = z
     /** Let requests through when the authorization service cannot be reached or errors. Default false. */
     failOpen: z.boolean().nullish(),
     /** Go duration; how long to wait for a decision. Default 10s. */
-    timeout: z.string().nullish(),
+    timeout: duration('timeout', '2s', 'above zero').nullish(),
   })
   .superRefine((spec, ctx) => {
     const kinds = (spec.http ? 1 : 0) + (spec.grpc ? 1 : 0);
     if (kinds !== 1) {
       ctx.addIssue({ code: 'custom', path: [], message: 'set exactly one of http or grpc: how to reach the authorization service' });
-    }
-    if (spec.timeout != null) {
-      const ms = durationMs(spec.timeout);
-      if (ms === null || ms <= 0) ctx.addIssue({ code: 'custom', path: ['timeout'], message: `timeout '${spec.timeout}' is not a positive duration such as '2s'` });
     }
   });
 

@@ -2,6 +2,7 @@
 // RetryFilter, TimeoutFilter; Consul 1.17 field names and meaning), for every rule of one
 // http-route. After an upgrade the same `Filters` object moves into the route's `Rules[].Filters`.
 import { z } from 'zod';
+import { duration } from './schema-parts.js';
 import { durationMs } from '../duration.js';
 import { documentBase, policyKind, type Contribution } from './kind.js';
 import { jwtRequirementOf, jwtRequirementSchema } from './jwt-requirement.js';
@@ -26,12 +27,6 @@ export const RETRY_ON = [
   'http3-post-connect-failure',
 ] as const;
 
-const positiveDuration = (what: string) =>
-  z.union([z.string(), z.number()]).superRefine((v, ctx) => {
-    const ms = durationMs(v);
-    if (ms === null || ms <= 0) ctx.addIssue({ code: 'custom', message: `${what} must be a duration above zero, such as '5s'` });
-  });
-
 export const retryFilterSchema = z
   .strictObject({
     NumRetries: z.number().int().min(0).max(100).nullish(),
@@ -47,8 +42,8 @@ export const retryFilterSchema = z
 
 export const timeoutFilterSchema = z
   .strictObject({
-    RequestTimeout: positiveDuration('RequestTimeout').nullish(),
-    IdleTimeout: positiveDuration('IdleTimeout').nullish(),
+    RequestTimeout: duration('RequestTimeout', '5s', 'above zero').nullish(),
+    IdleTimeout: duration('IdleTimeout', '5s', 'above zero').nullish(),
   })
   .superRefine((t, ctx) => {
     if (t.RequestTimeout == null && t.IdleTimeout == null) ctx.addIssue({ code: 'custom', message: 'TimeoutFilter sets nothing: give RequestTimeout, IdleTimeout or both' });

@@ -4,20 +4,14 @@
 // config entry after an upgrade (drop ClaimToHeaders).
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import { z } from 'zod';
+import { consulName, duration, httpToken } from './schema-parts.js';
 import { durationMs } from '../duration.js';
 import { documentBase, policyKind } from './kind.js';
 import type { JwksModel, JwtLocation, JwtProviderModel } from './types.js';
 
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const headerName = z.string().regex(HEADER_NAME, 'a header name must be an HTTP token such as x-jwt-sub');
-const PROVIDER_NAME = /^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$/;
-export const providerNameSchema = z.string().regex(PROVIDER_NAME, 'a provider name is letters, digits, and . _ - inside (e.g. "okta")');
+const headerNameSchema = httpToken('a header name must be an HTTP token such as x-jwt-sub');
+export const providerNameSchema = consulName('a provider name is letters, digits, and . _ - inside (e.g. "okta")');
 
-const duration = (what: string, min = 0) =>
-  z.union([z.string(), z.number()]).superRefine((v, ctx) => {
-    const ms = durationMs(v);
-    if (ms === null || ms < min) ctx.addIssue({ code: 'custom', message: `${what} must be a duration such as '30s' or '5m'${min > 0 ? ' above zero' : ''}` });
-  });
 
 /** A JWKS text must be JSON with a non-empty `keys` array of objects each naming its `kty`. */
 export function jwksProblem(text: string): string | null {
@@ -54,19 +48,19 @@ function decodeLocalJwks(b64: string): { jwks: string } | { problem: string } {
 const remoteSchema = z.strictObject({
   URI: z.string().regex(/^https?:\/\/[^/\s]+/, 'URI must be an http:// or https:// URL of the JWKS'),
   RequestTimeoutMs: z.number().int().positive('RequestTimeoutMs must be above zero').nullish(),
-  CacheDuration: duration('CacheDuration', 1).nullish(),
+  CacheDuration: duration('CacheDuration', '5m', 'at least 1ms').nullish(),
   FetchAsynchronously: z.boolean().nullish(),
   UseSNI: z.boolean().nullish(),
   RetryPolicy: z
     .strictObject({
       NumRetries: z.number().int().min(0).nullish(),
-      RetryPolicyBackOff: z.strictObject({ BaseInterval: duration('BaseInterval', 1).nullish(), MaxInterval: duration('MaxInterval', 1).nullish() }).nullish(),
+      RetryPolicyBackOff: z.strictObject({ BaseInterval: duration('BaseInterval', '1s', 'at least 1ms').nullish(), MaxInterval: duration('MaxInterval', '10s', 'at least 1ms').nullish() }).nullish(),
     })
     .nullish(),
   JWKSCluster: z
     .strictObject({
       DiscoveryType: z.enum(['STRICT_DNS', 'LOGICAL_DNS', 'STATIC']).nullish(),
-      ConnectTimeout: duration('ConnectTimeout', 1).nullish(),
+      ConnectTimeout: duration('ConnectTimeout', '5s', 'at least 1ms').nullish(),
       TLSCertificates: z
         .strictObject({
           TrustedCA: z.strictObject({ Filename: z.string().min(1).nullish(), InlineString: z.string().min(1).nullish() }).nullish(),
@@ -78,7 +72,7 @@ const remoteSchema = z.strictObject({
 
 const locationSchema = z
   .strictObject({
-    Header: z.strictObject({ Name: headerName, ValuePrefix: z.string().nullish(), Forward: z.boolean().nullish() }).nullish(),
+    Header: z.strictObject({ Name: headerNameSchema, ValuePrefix: z.string().nullish(), Forward: z.boolean().nullish() }).nullish(),
     QueryParam: z.strictObject({ Name: z.string().min(1) }).nullish(),
     Cookie: z.strictObject({ Name: z.string().min(1) }).nullish(),
   })
@@ -100,10 +94,10 @@ export const jwtProviderSchema = z
       Remote: remoteSchema.nullish(),
     }),
     Locations: z.array(locationSchema).nullish(),
-    Forwarding: z.strictObject({ HeaderName: headerName, PadForwardPayloadHeader: z.boolean().nullish() }).nullish(),
+    Forwarding: z.strictObject({ HeaderName: headerNameSchema, PadForwardPayloadHeader: z.boolean().nullish() }).nullish(),
     ClockSkewSeconds: z.number().int().min(0).nullish(),
     CacheConfig: z.strictObject({ Size: z.number().int().min(0).nullish() }).nullish(),
-    ClaimToHeaders: z.array(z.strictObject({ HeaderName: headerName, ClaimName: z.string().min(1) })).nullish(),
+    ClaimToHeaders: z.array(z.strictObject({ HeaderName: headerNameSchema, ClaimName: z.string().min(1) })).nullish(),
   })
   .superRefine((doc, ctx) => {
     const { Local, Remote } = doc.JSONWebKeySet;

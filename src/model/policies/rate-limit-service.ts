@@ -1,25 +1,19 @@
 // `rate-limit-service` document (at most one): the service global rate limits are checked with,
 // speaking Envoy's rate limit gRPC protocol (e.g. envoyproxy/ratelimit), registered in Consul.
 import { z } from 'zod';
+import { consulName, duration } from './schema-parts.js';
 import { durationMs } from '../duration.js';
 import { documentBase, policyKind } from './kind.js';
 
-const SERVICE_NAME = /^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$/;
 
 export const rateLimitServiceSchema = z.strictObject({
   Kind: z.literal('rate-limit-service'),
   ...documentBase,
   /** Consul service name of the rate-limit service (gRPC, plaintext, reached directly). */
-  Service: z.string().regex(SERVICE_NAME, 'Service must be a Consul service name such as "ratelimit"'),
+  Service: consulName('Service must be a Consul service name such as "ratelimit"'),
   /** The rate-limit service's domain for these descriptors. Default 'meshgate'. */
   Domain: z.string().min(1).nullish(),
-  Timeout: z
-    .union([z.string(), z.number()])
-    .superRefine((v, ctx) => {
-      const ms = durationMs(v);
-      if (ms === null || ms <= 0) ctx.addIssue({ code: 'custom', message: "Timeout must be a duration above zero, such as '100ms'" });
-    })
-    .nullish(),
+  Timeout: duration('Timeout', '100ms', 'above zero').nullish(),
   /** Deny requests when the service does not answer. Default false (allow). */
   FailureModeDeny: z.boolean().nullish(),
 });

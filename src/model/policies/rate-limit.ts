@@ -3,17 +3,17 @@
 // of a request header, and/or global limits decided by the rate-limit service (a
 // `rate-limit-service` document names it).
 import { z } from 'zod';
+import { httpToken } from './schema-parts.js';
 import { attachedDocumentSchema } from './attached-kind.js';
 import { policyKind, targetsOf, type Contribution } from './kind.js';
 import type { RateLimitClientKey } from './types.js';
 
 const UNIT_MS = { Second: 1000, Minute: 60_000, Hour: 3_600_000 } as const;
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 const clientKeySchema = z
   .strictObject({
     type: z.enum(['client-ip', 'header'], { message: "clientKey.type must be 'client-ip' or 'header'" }),
-    header: z.string().regex(HEADER_NAME, 'header must be an HTTP header name such as x-api-key').nullish(),
+    header: httpToken('header must be an HTTP header name such as x-api-key').nullish(),
   })
   .superRefine((k, ctx) => {
     if (k.type === 'header' && !k.header) ctx.addIssue({ code: 'custom', path: ['header'], message: "clientKey type 'header' needs the header's name" });

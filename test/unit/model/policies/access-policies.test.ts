@@ -56,7 +56,7 @@ describe('cors', () => {
     ]);
     expect(problems('cors', { allowOrigins: ['https://a.example'], maxAge: 'soon' })[0]).toEqual({
       field: 'Spec.maxAge',
-      message: expect.stringContaining("maxAge 'soon' is not a duration"),
+      message: expect.stringContaining('maxAge "soon" is not a duration'),
     });
     expect(problems('cors', { allowOrigins: ['https://a.example', '*'], allowCredentials: true })[0]!.field).toBe('Spec.allowOrigins[1]');
     expect(problems('cors', { allowOrigins: [] })[0]).toEqual({ field: 'Spec.allowOrigins', message: expect.stringContaining('at least one origin') });
