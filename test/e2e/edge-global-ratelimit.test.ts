@@ -12,8 +12,8 @@ import {
   RateLimitServiceService,
   type RateLimitRequest,
 } from '../../generated/envoy/service/ratelimit/v3/rls.js';
-import { eventually, freePorts, getOnNewConnection, harnessFetch, httpGet as keepAliveGet } from '../harness/index.js';
-import { passingTtl, startMesh, type Mesh } from './mesh-fixture.js';
+import { eventually, freePorts, getOnNewConnection, until } from '../harness/index.js';
+import { debugProblems, passingTtl, putPolicyDocument, startMesh, type Mesh } from './mesh-fixture.js';
 
 const LIMIT = 3;
 const DOMAIN = 'edge-global';
@@ -65,21 +65,8 @@ function stopRateLimitService(): void {
 const get = (path: string, options: { headers?: Record<string, string>; from?: string } = {}) => getOnNewConnection(`${mesh.edgeUrl}${path}`, options);
 const asClient = (key: string) => ({ headers: { 'x-client': key } });
 
-async function putKv(key: string, doc: unknown): Promise<void> {
-  const res = await harnessFetch(`${mesh.consul.httpUrl}/v1/kv/meshgate/${key}`, { method: 'PUT', body: JSON.stringify(doc) });
-  expect(res.status, await res.text()).toBe(200);
-}
-
-async function problems(): Promise<{ code: string; object: string; field: string; message: string }[]> {
-  return JSON.parse((await keepAliveGet(`${mesh.meshgate.adminUrl}/debug/problems`)).body);
-}
-
-/** Polls until `probe` answers as `want` (bounded), then returns the last answer for the assertion. */
-async function until<T>(probe: () => Promise<T>, want: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  let last!: T;
-  await eventually(async () => want((last = await probe())), { timeoutMs, intervalMs: 200 }).catch(() => undefined);
-  return last;
-}
+const putKv = (key: string, doc: unknown): Promise<void> => putPolicyDocument(mesh.consul, key, doc);
+const problems = () => debugProblems(mesh.meshgate);
 
 /** Statuses of `n` requests in a row. */
 async function statuses(n: number, path: string, options: Parameters<typeof get>[1] = {}): Promise<number[]> {

@@ -8,8 +8,8 @@ import { createServer, request, type Server } from 'node:http';
 import { Server as GrpcServer, ServerCredentials, status as GrpcStatus } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthorizationService, CheckResponse, type CheckRequest } from '../../generated/envoy/service/auth/v3/external_auth.js';
-import { eventually, freePort, freePorts, httpGet as keepAliveGet, startEnvoy, type HttpResponse } from '../harness/index.js';
-import { meshgateBootstrap, passingTtl, sidecarRegistration, startMesh, type Mesh } from './mesh-fixture.js';
+import { eventually, freePort, freePorts, httpGet as keepAliveGet, startEnvoy, until, type HttpResponse } from '../harness/index.js';
+import { debugProblems, meshgateBootstrap, passingTtl, putPolicyDocument, sidecarRegistration, startMesh, type Mesh } from './mesh-fixture.js';
 
 let mesh: Mesh;
 let authz: Server;
@@ -53,20 +53,8 @@ const json = (r: HttpResponse): any => {
   }
 };
 
-async function putPolicy(key: string, doc: unknown): Promise<void> {
-  await mesh.consul.api.put(`/v1/kv/meshgate/${key}`, doc);
-}
-
-async function problems(): Promise<any[]> {
-  return JSON.parse((await keepAliveGet(`${mesh.meshgate.adminUrl}/debug/problems`)).body) as any[];
-}
-
-/** Polls until `probe` answers as `want` (bounded), then returns the last answer for the assertion. */
-async function until<T>(probe: () => Promise<T>, want: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  let last!: T;
-  await eventually(async () => want((last = await probe())), { timeoutMs, intervalMs: 200 }).catch(() => undefined);
-  return last;
-}
+const putPolicy = (key: string, doc: unknown): Promise<void> => putPolicyDocument(mesh.consul, key, doc);
+const problems = () => debugProblems(mesh.meshgate);
 
 const route = (name: string, prefix: string) => ({
   Kind: 'http-route',

@@ -8,8 +8,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, freePorts, getOnNewConnection, harnessFetch, httpGet } from '../harness/index.js';
-import { startMesh, type Mesh } from './mesh-fixture.js';
+import { eventually, freePorts, getOnNewConnection } from '../harness/index.js';
+import { debugProblems, putPolicyDocument, startMesh, type Mesh } from './mesh-fixture.js';
 
 const testdata = join(dirname(fileURLToPath(import.meta.url)), '../golden/testdata');
 const CA_PEM = readFileSync(join(testdata, 'ca.pem'), 'utf8');
@@ -45,14 +45,8 @@ const REMOTE_CLAIMS = { iss: 'https://remote.example', sub: 'bob' };
 const get = (path: string, options: { headers?: Record<string, string>; from?: string } = {}) => getOnNewConnection(`${mesh.edgeUrl}${path}`, options);
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
-async function putKv(key: string, doc: unknown): Promise<void> {
-  const res = await harnessFetch(`${mesh.consul.httpUrl}/v1/kv/meshgate/${key}`, { method: 'PUT', body: typeof doc === 'string' ? doc : JSON.stringify(doc) });
-  expect(res.status, await res.text()).toBe(200);
-}
-
-async function problems(): Promise<{ code: string; object: string; field: string; message: string }[]> {
-  return JSON.parse((await httpGet(`${mesh.meshgate.adminUrl}/debug/problems`)).body);
-}
+const putKv = (key: string, doc: unknown): Promise<void> => putPolicyDocument(mesh.consul, key, doc);
+const problems = () => debugProblems(mesh.meshgate);
 
 const localProvider = {
   Kind: 'jwt-provider',

@@ -13,7 +13,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, freePorts, httpGet, type EnvoyProcess } from '../harness/index.js';
 import { CHAIN_ENVOY_ARGS, call, startChainMesh, type ChainMesh } from './chain-fixture.js';
-import { passingTtl } from './mesh-fixture.js';
+import { debugProblems, passingTtl } from './mesh-fixture.js';
 import { dynamicVersions, startProxyEnvoy, type Server } from './zero-trust-fixture.js';
 
 // --- certificates (openssl CLI) -------------------------------------------------------------
@@ -132,9 +132,7 @@ async function secretVersions(envoy: EnvoyProcess): Promise<Record<string, strin
   return out;
 }
 
-async function meshgateProblems(): Promise<any[]> {
-  return JSON.parse((await httpGet(`${mesh.meshgate.adminUrl}/debug/problems`)).body) as any[];
-}
+const meshgateProblems = () => debugProblems(mesh.meshgate);
 
 const withLog = (server: Server): string => `(gateway Envoy log: ${gatewayEnvoy[server]?.process.logFile})`;
 

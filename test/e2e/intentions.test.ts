@@ -6,8 +6,8 @@
 import { Agent, request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoService, type DemoService } from '../../src/mesh/demo-service.js';
-import { ProcessGroup, eventually, freePorts, httpGet, startConsul, type ConsulAgent, type EnvoyProcess } from '../harness/index.js';
-import { debugProxies, passingTtl, sidecarRegistration, startMeshgateProcess, type Meshgate } from './mesh-fixture.js';
+import { ProcessGroup, eventually, freePorts, httpGet, startConsul, until, type ConsulAgent, type EnvoyProcess } from '../harness/index.js';
+import { debugProblems, debugProxies, passingTtl, sidecarRegistration, startMeshgateProcess, type Meshgate } from './mesh-fixture.js';
 import { QUICK_DRAIN, dynamicListeners, dynamicVersions, label, request, startProxyEnvoy, type Server } from './zero-trust-fixture.js';
 
 const group = new ProcessGroup();
@@ -214,11 +214,7 @@ describe('bad input', () => {
     // Consul's Envoy rejects the update and keeps its rules; wait until it has seen (and NACKed) it.
     await envoys.consul!.waitFor(async (e) => ((await e.stat('listener_manager.lds.update_rejected')) ?? 0) > 0, 20_000, 200).catch(() => undefined);
     expect(await envoys.consul!.stat('listener_manager.lds.update_rejected'), "Consul's Envoy saw (and rejected) the bad regex").toBeGreaterThan(0);
-    let problems: any[] = [];
-    await eventually(async () => {
-      problems = JSON.parse((await httpGet(`${meshgate.adminUrl}/debug/problems`)).body) as any[];
-      return problems.some((p) => String(p.object).includes('service-intentions/dest-mg'));
-    }, { timeoutMs: 10_000 }).catch(() => undefined);
+    const problems = await until(() => debugProblems(meshgate), (ps) => ps.some((p) => p.object.includes('service-intentions/dest-mg')), 10_000);
     expect(problems.filter((p) => String(p.object).includes('dest-mg')), JSON.stringify(problems)).not.toEqual([]);
     expect(JSON.stringify(problems.filter((p) => String(p.object).includes('dest-mg')))).toMatch(/PathRegex|regex/i);
     const now = await Promise.all(SERVERS.map((s) => outcomes(s, probes)));

@@ -5,6 +5,7 @@ import {
   ProcessGroup,
   eventually,
   freePorts,
+  harnessFetch,
   httpGet,
   startConsul,
   startEnvoy,
@@ -18,6 +19,7 @@ import { binaryPath } from '../harness/binaries.js';
 import { ensureBuilt } from '../harness/build.js';
 import { cliMain, runCli } from '../unit/cli/compiled-cli.js';
 import { envoyBootstrap, type ProxyKind } from '../../src/bootstrap/envoy-bootstrap.js';
+import type { Problem } from '../../src/model/types.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -95,6 +97,20 @@ export async function debugProxies(meshgate: Meshgate): Promise<any[]> {
   const res = await httpGet(`${meshgate.adminUrl}/debug/proxies`);
   if (res.status !== 200) throw new Error(`/debug/proxies -> ${res.status}: ${res.body}`);
   return JSON.parse(res.body) as any[];
+}
+
+/** meshgate's /debug/problems, parsed. */
+export async function debugProblems(meshgate: Meshgate): Promise<Problem[]> {
+  const res = await httpGet(`${meshgate.adminUrl}/debug/problems`);
+  if (res.status !== 200) throw new Error(`/debug/problems -> ${res.status}: ${res.body}`);
+  return JSON.parse(res.body) as Problem[];
+}
+
+/** Writes an edge policy document (JSON, or a string as is: YAML) to Consul KV under meshgate/<key>. */
+export async function putPolicyDocument(consul: ConsulAgent, key: string, doc: unknown): Promise<void> {
+  const res = await harnessFetch(`${consul.httpUrl}/v1/kv/meshgate/${key}`, { method: 'PUT', body: typeof doc === 'string' ? doc : JSON.stringify(doc) });
+  const body = await res.text();
+  if (res.status !== 200) throw new Error(`PUT /v1/kv/meshgate/${key} -> ${res.status}: ${body}`);
 }
 
 /** `meshgate bootstrap` for a registered proxy, as the user would run it. */

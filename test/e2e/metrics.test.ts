@@ -3,7 +3,7 @@
 // connection metrics stay within --consul-max-conns.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProcessGroup, eventually, httpGet, startConsul, type ConsulAgent } from '../harness/index.js';
-import { sidecarRegistration, startMeshgateProcess, type Meshgate } from './mesh-fixture.js';
+import { debugProblems, sidecarRegistration, startMeshgateProcess, type Meshgate } from './mesh-fixture.js';
 
 /** The smallest budget meshgate accepts: the core watches fill its blocking slots, so proxies' services poll. */
 const MAX_CONNS = 16;
@@ -56,9 +56,7 @@ async function readyz(): Promise<{ status: number; body: any }> {
   return { status: res.status, body: JSON.parse(res.body) };
 }
 
-async function problems(): Promise<{ code: string; object: string }[]> {
-  return JSON.parse((await httpGet(`${meshgate.adminUrl}/debug/problems`)).body) as { code: string; object: string }[];
-}
+const problems = () => debugProblems(meshgate);
 
 describe('/metrics of meshgate serve', () => {
   it('counts connections within --consul-max-conns and watches by mode, as /readyz reports them', async () => {

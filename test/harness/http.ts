@@ -115,3 +115,13 @@ export async function eventually(
     await sleep(intervalMs);
   }
 }
+
+/**
+ * Polls `probe` until `want` holds or `timeoutMs` passes (it does not throw), then returns the last
+ * answer, so that the assertion that follows shows what was seen.
+ */
+export async function until<T>(probe: () => Promise<T>, want: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
+  let last!: T;
+  await eventually(async () => want((last = await probe())), { timeoutMs, intervalMs: 200 }).catch(() => undefined);
+  return last;
+}
