@@ -24,6 +24,8 @@ export const PRIORITY = {
   service: 3,
   /** Leaf certificates: the agent renews them in its cache, and a safety-net refresh exists. */
   leaf: 4,
+  /** Config entry kinds meshgate does not serve: read only to report them. */
+  unserved: 5,
 } as const;
 
 export interface BudgetedWatch {

@@ -25,6 +25,7 @@ import { Semaphore } from './semaphore.js';
 import { PROXY_KINDS_FILTER, proxyNeedsOf, routeBackendsOf, type ProxyNeeds } from './service-needs.js';
 import {
   CONFIG_KINDS,
+  UNSERVED_CONFIG_KINDS,
   emptyConsulState,
   type ConsulAclFacts,
   type ConsulCaRoots,
@@ -284,6 +285,9 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
     }
     for (const kind of CHAIN_KINDS) {
       this.watches.open(`config/${kind}`, `/v1/config/${kind}?stale`, (body) => this.onChainEntries(kind, body), core);
+    }
+    for (const [key, kind] of UNSERVED_CONFIG_KINDS) {
+      this.watches.open(`config/${kind}`, `/v1/config/${kind}?stale`, (body) => this.onConfig(key, kind, body), { priority: PRIORITY.unserved });
     }
     openPolicyKvWatch(this.watches, this.options.policyKvPrefix ?? DEFAULT_POLICY_KV_PREFIX, (policyKv) => {
       if (!isDeepStrictEqual(policyKv, this.current.policyKv)) this.update({ policyKv });

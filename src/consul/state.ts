@@ -75,9 +75,16 @@ export interface ConsulConfigEntries {
   inlineCertificates: readonly unknown[];
   /** `tcp-route` entries. */
   tcpRoutes: readonly unknown[];
+  /**
+   * Entries of the kinds meshgate does not serve (`ingress-gateway`, `terminating-gateway`,
+   * `exported-services`): read only so that each one is reported (src/model/unserved-entries.ts).
+   */
+  ingressGateways: readonly unknown[];
+  terminatingGateways: readonly unknown[];
+  exportedServices: readonly unknown[];
 }
 
-/** Each ConsulConfigEntries key and the config entry kind it holds (what the watcher lists). */
+/** Each ConsulConfigEntries key of a kind meshgate serves and the kind it holds (what the watcher lists). */
 export const CONFIG_KINDS: readonly [keyof ConsulConfigEntries, string][] = [
   ['serviceDefaults', 'service-defaults'],
   ['proxyDefaults', 'proxy-defaults'],
@@ -89,6 +96,13 @@ export const CONFIG_KINDS: readonly [keyof ConsulConfigEntries, string][] = [
   ['mesh', 'mesh'],
   ['inlineCertificates', 'inline-certificate'],
   ['tcpRoutes', 'tcp-route'],
+];
+
+/** The config entry kinds meshgate reads only to report that it does not serve them. */
+export const UNSERVED_CONFIG_KINDS: readonly [keyof ConsulConfigEntries, string][] = [
+  ['ingressGateways', 'ingress-gateway'],
+  ['terminatingGateways', 'terminating-gateway'],
+  ['exportedServices', 'exported-services'],
 ];
 
 /** One root of /v1/agent/connect/ca/roots (the fields meshgate keeps). */
@@ -186,7 +200,7 @@ export interface ConsulState {
 }
 
 export function emptyConfigEntries(): ConsulConfigEntries {
-  return { serviceDefaults: [], proxyDefaults: [], apiGateways: [], httpRoutes: [], serviceIntentions: [], mesh: [], inlineCertificates: [], tcpRoutes: [] };
+  return { serviceDefaults: [], proxyDefaults: [], apiGateways: [], httpRoutes: [], serviceIntentions: [], mesh: [], inlineCertificates: [], tcpRoutes: [], ingressGateways: [], terminatingGateways: [], exportedServices: [] };
 }
 
 export function emptyConsulState(): ConsulState {

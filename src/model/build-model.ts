@@ -21,6 +21,7 @@ import { entryObject, issueProblems } from './entry-problems.js';
 import { buildIntentions } from './intentions.js';
 import { buildMeshTls } from './mesh-tls.js';
 import { buildEdgePolicies } from './policies/build-policies.js';
+import { unservedEntryProblems } from './unserved-entries.js';
 import {
   PROTOCOLS,
   byString,
@@ -105,6 +106,7 @@ export function buildModel(state: ConsulState, previous?: MeshModel | null): Mes
   const chainParts = buildChainParts(state, entries, { proxies, httpRoutes: chainRoutes, datacenter: state.datacenter }, previous, problems);
   const accessLogs = buildAccessLogs(state.configEntries.proxyDefaults, problems);
   checkTcpRoutes(tcpRoutes, sortedGateways, (name) => services.has(name), problems);
+  unservedEntryProblems(state.configEntries, problems);
 
   const edgePolicies = buildEdgePolicies(
     { entries: state.policyKv ?? [], jwksChecks: state.jwksChecks, gateways: sortedGateways, httpRoutes, previous: previous?.edgePolicies },

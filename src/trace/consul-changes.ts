@@ -1,7 +1,7 @@
 // What changed in Consul between two states: the "what" of a convergence trace. Pure: compares two
 // ConsulState values, which keep the identity of every part that did not change.
 import { isDeepStrictEqual } from 'node:util';
-import { CONFIG_KINDS, type ConsulState } from '../consul/state.js';
+import { CONFIG_KINDS, UNSERVED_CONFIG_KINDS, type ConsulState } from '../consul/state.js';
 
 /** One thing that changed: kind 'service', 'config-entry', 'certificate', 'discovery-chain', 'kv' or 'agent'. */
 export interface ChangeItem {
@@ -11,7 +11,7 @@ export interface ChangeItem {
 }
 
 /** Config entry kinds by their ConsulConfigEntries key, for entries that lack a Kind field. */
-const ENTRY_KINDS: Record<string, string> = Object.fromEntries(CONFIG_KINDS);
+const ENTRY_KINDS: Record<string, string> = Object.fromEntries([...CONFIG_KINDS, ...UNSERVED_CONFIG_KINDS]);
 
 /** Everything that differs between `before` and `after`, sorted by kind then name, each once. */
 export function consulChanges(before: ConsulState, after: ConsulState): ChangeItem[] {

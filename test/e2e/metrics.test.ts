@@ -2,7 +2,8 @@
 // Consul does (stopped and started again, a bad config entry written and removed), and the
 // connection metrics stay within --consul-max-conns.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ProcessGroup, eventually, httpGet, startConsul, type ConsulAgent } from '../harness/index.js';
+import { readFileSync } from 'node:fs';
+import { ProcessGroup, eventually, httpGet, startConsul, until, type ConsulAgent } from '../harness/index.js';
 import { debugProblems, sidecarRegistration, startMeshgateProcess, type Meshgate } from './mesh-fixture.js';
 
 /** The smallest budget meshgate accepts: the core watches fill its blocking slots, so proxies' services poll. */
@@ -103,6 +104,20 @@ describe('/metrics of meshgate serve', () => {
     await consul.api.deleteConfigEntry('http-route', 'to-nowhere');
     await eventually(async () => (await metric('meshgate_config_problems')) === before, { timeoutMs: 15_000 });
     expect((await problems()).some((p) => p.object === 'http-route/to-nowhere')).toBe(false);
+  }, 60_000);
+
+  it('an entry of a config entry kind meshgate does not serve is listed and logged once, though its watch polls; removing it clears it', async () => {
+    await consul.api.putConfigEntry({ Kind: 'ingress-gateway', Name: 'ingress', Listeners: [{ Port: 8080, Protocol: 'tcp', Services: [{ Name: 'a' }] }] });
+    // At this budget the kinds meshgate does not serve are the first to poll (every 5 s).
+    const listed = await until(problems, (ps) => ps.some((p) => p.object === 'ingress-gateway/ingress'), 20_000);
+    expect(listed).toContainEqual(expect.objectContaining({ code: 'UNSUPPORTED_FEATURE', object: 'ingress-gateway/ingress', field: '' }));
+    expect((await readyz()).body.consul.connections.pollingWatches).toBeGreaterThanOrEqual(3);
+
+    await consul.api.deleteConfigEntry('ingress-gateway', 'ingress');
+    const after = await until(problems, (ps) => !ps.some((p) => p.object === 'ingress-gateway/ingress'), 20_000);
+    expect(after.filter((p) => p.object === 'ingress-gateway/ingress')).toEqual([]);
+    const logged = readFileSync(meshgate.process.logFile, 'utf8').split('\n').filter((l) => l.includes('"msg":"ingress-gateway/ingress: '));
+    expect(logged).toHaveLength(1);
   }, 60_000);
 
   it('meshgate_consul_reachable is 1, 0 while Consul is stopped (with /readyz degraded), and 1 again once it is back', async () => {

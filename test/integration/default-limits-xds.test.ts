@@ -165,9 +165,10 @@ describe(`${SERVICES} services, ${PROXIES} proxies x ${UPSTREAMS} upstreams, Con
     // 300 upstreams, 60 local apps, 60 leaves and the core watches cannot all block on 64 connections.
     expect(conns.pollingWatches).toBeGreaterThan(0);
     expect(conns.blockingWatches).toBeGreaterThan(0);
-    // Only what the proxies use is watched, not the 1,000 services: the 15 core watches, the health
-    // of each sidecar service, of each local app and of each upstream, and one leaf per local app.
-    expect(conns.blockingWatches + conns.pollingWatches).toBe(15 + PROXIES + PROXIES + USED.length + PROXIES);
+    // Only what the proxies use is watched, not the 1,000 services: the 15 core watches, the 3
+    // config entry kinds meshgate reports but does not serve, the health of each sidecar service,
+    // of each local app and of each upstream, and one leaf per local app.
+    expect(conns.blockingWatches + conns.pollingWatches).toBe(15 + 3 + PROXIES + PROXIES + USED.length + PROXIES);
     expect(conns.open).not.toBeNull();
     expect(conns.open!).toBeLessThanOrEqual(conns.max);
     // Before any change, each upstream's load assignment holds its one instance at a proxy using it.

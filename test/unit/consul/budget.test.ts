@@ -123,7 +123,7 @@ describe('ConsulWatcher within a connection budget', () => {
     consul.set('/v1/health/service/web', [entry('web', 'web-1')]);
     for (const u of upstreams) consul.set(`/v1/health/service/${u}`, [entry(u, `${u}-1`)]);
     consul.set('/v1/agent/connect/ca/leaf/web', { SerialNumber: '1', CertPEM: 'C', PrivateKeyPEM: 'K', ValidAfter: '2020-01-01T00:00:00Z', ValidBefore: '2999-01-01T00:00:00Z' });
-    for (const k of ['service-defaults', 'proxy-defaults', 'api-gateway', 'http-route', 'service-intentions', 'mesh', 'inline-certificate', 'tcp-route', 'service-router', 'service-splitter', 'service-resolver']) consul.set(`/v1/config/${k}`, []);
+    for (const k of ['service-defaults', 'proxy-defaults', 'api-gateway', 'http-route', 'service-intentions', 'mesh', 'inline-certificate', 'tcp-route', 'ingress-gateway', 'terminating-gateway', 'exported-services', 'service-router', 'service-splitter', 'service-resolver']) consul.set(`/v1/config/${k}`, []);
 
     watcher = new ConsulWatcher({
       client: new ConsulClient({ address: 'consul:8500', fetch: consul.fetch, wait: '5s' }),
@@ -138,11 +138,11 @@ describe('ConsulWatcher within a connection budget', () => {
     await new Promise((r) => setTimeout(r, 100)); // a few poll rounds
     const s = w.status();
     // 14 core (eight config-entry kinds among them) + the edge policy KV watch + 1 proxy + 31
-    // services + 1 leaf = 48 watches (no chain watch: no upstream has a router, splitter or
-    // resolver); 12 may block.
-    expect(s.budget).toMatchObject({ maxConns: 16, blockingSlots: 12, blocking: 12, polling: 36 });
+    // services + 1 leaf + 3 unserved config-entry kinds = 51 watches (no chain watch: no upstream
+    // has a router, splitter or resolver); 12 may block.
+    expect(s.budget).toMatchObject({ maxConns: 16, blockingSlots: 12, blocking: 12, polling: 39 });
     expect(consul.requested('/v1/discovery-chain/')).toBe(false);
-    expect(s.warnings).toEqual([expect.stringMatching(/36 Consul watches do not fit in --consul-max-conns=16 \(12 blocking queries\); they poll every 0.03 s/)]);
+    expect(s.warnings).toEqual([expect.stringMatching(/39 Consul watches do not fit in --consul-max-conns=16 \(12 blocking queries\); they poll every 0.03 s/)]);
     expect(s.healthy).toBe(true);
     expect(w.state().services.has('unused')).toBe(false);
     expect(consul.maxInFlight).toBeLessThanOrEqual(16);

@@ -137,7 +137,7 @@ function baseline(consul: FakeConsul): void {
   consul.set('/v1/health/service/edge', [entry('edge', 'edge-1', 'api-gateway')]);
   consul.set('/v1/agent/connect/ca/leaf/web', leaf('web', '01'));
   consul.set('/v1/agent/connect/ca/leaf/edge', leaf('edge', '02'));
-  for (const kind of ['service-defaults', 'proxy-defaults', 'api-gateway', 'http-route', 'service-intentions', 'mesh', 'inline-certificate', 'tcp-route', 'service-router', 'service-splitter', 'service-resolver']) {
+  for (const kind of ['service-defaults', 'proxy-defaults', 'api-gateway', 'http-route', 'service-intentions', 'mesh', 'inline-certificate', 'tcp-route', 'ingress-gateway', 'terminating-gateway', 'exported-services', 'service-router', 'service-splitter', 'service-resolver']) {
     consul.set(`/v1/config/${kind}`, []);
   }
 }

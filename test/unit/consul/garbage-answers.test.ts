@@ -81,7 +81,7 @@ function baseline(c: StandIn): void {
     entry('web-sidecar-proxy', 'web-1-sidecar-proxy', 'connect-proxy', { DestinationServiceName: 'web', Upstreams: [{ DestinationName: 'api', LocalBindPort: 9191 }] }),
   ]);
   c.set('/v1/agent/connect/ca/leaf/web', leaf);
-  for (const kind of ['service-defaults', 'proxy-defaults', 'api-gateway', 'http-route', 'service-intentions', 'mesh', 'inline-certificate', 'tcp-route', 'service-router', 'service-splitter', 'service-resolver']) c.set(`/v1/config/${kind}`, []);
+  for (const kind of ['service-defaults', 'proxy-defaults', 'api-gateway', 'http-route', 'service-intentions', 'mesh', 'inline-certificate', 'tcp-route', 'ingress-gateway', 'terminating-gateway', 'exported-services', 'service-router', 'service-splitter', 'service-resolver']) c.set(`/v1/config/${kind}`, []);
 }
 
 const until = async (cond: () => boolean | Promise<boolean>, what: string, ms = 5_000): Promise<void> => {

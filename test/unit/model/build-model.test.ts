@@ -357,4 +357,23 @@ describe('buildModel', () => {
     changed.web![0]!.Checks[0]!.Status = 'critical';
     expect(deepEqual(a, buildModel(state(changed)))).toBe(false);
   });
+
+  it('lists each entry of a config entry kind meshgate does not serve, and builds the rest as usual', () => {
+    const plain = buildModel(state(baseServices()));
+    const m = buildModel(
+      state(baseServices(), {
+        ingressGateways: [{ Kind: 'ingress-gateway', Name: 'ingress', Listeners: [{ Port: 8080, Protocol: 'http', Services: [{ Name: 'web' }] }] }],
+        terminatingGateways: [{ Kind: 'terminating-gateway', Name: 'egress', Services: [{ Name: 'billing' }] }, { Kind: 'terminating-gateway' }],
+        exportedServices: [{ Kind: 'exported-services', Name: 'default', Services: [{ Name: 'web', Consumers: [{ Peer: 'other' }] }] }],
+      }),
+    );
+    const unserved = m.problems.filter((p) => p.code === 'UNSUPPORTED_FEATURE');
+    expect(unserved.map((p) => [p.object, p.field])).toEqual([
+      ['exported-services/default', ''],
+      ['ingress-gateway/ingress', ''],
+      ['terminating-gateway/egress', ''],
+    ]);
+    expect(unserved[1]!.message).toMatch(/does not serve ingress gateways.*api-gateway/);
+    expect(deepEqual({ ...m, problems: [] }, { ...plain, problems: [] })).toBe(true);
+  });
 });
