@@ -130,35 +130,46 @@ describe('discovery chain routing: Consul-served vs meshgate-served client sidec
     await shapes.record('split 90/10');
   });
 
-  it('ring hash: the same x-user always reaches the same instance, the same one on both sides', async () => {
-    await mesh.consul.api.deleteConfigEntry('service-splitter', 'api');
-    await mesh.consul.api.deleteConfigEntry('service-router', 'api');
-    await mesh.consul.api.putConfigEntry({
-      Kind: 'service-resolver',
-      Name: 'api',
-      Subsets: SUBSETS,
-      LoadBalancer: { Policy: 'ring_hash', RingHashConfig: { MinimumRingSize: 1024, MaximumRingSize: 8192 }, HashPolicies: [{ Field: 'header', FieldValue: 'x-user' }] },
+  /** Ring-hash keys Consul's HashPolicies can name, and a request carrying a user's key. */
+  const HASH_KEYS: { what: string; policy: Record<string, unknown>; request: (user: string) => { path: string; headers: Record<string, string> } }[] = [
+    { what: 'an x-user header', policy: { Field: 'header', FieldValue: 'x-user' }, request: (u) => ({ path: '/', headers: { 'x-user': u } }) },
+    { what: 'a session cookie', policy: { Field: 'cookie', FieldValue: 'session' }, request: (u) => ({ path: '/', headers: { cookie: `session=${u}` } }) },
+    { what: 'a user query parameter', policy: { Field: 'query_parameter', FieldValue: 'user' }, request: (u) => ({ path: `/?user=${u}`, headers: {} }) },
+  ];
+  for (const key of HASH_KEYS) {
+    it(`ring hash on ${key.what}: the same user always reaches the same instance, the same one on both sides`, async () => {
+      await mesh.consul.api.deleteConfigEntry('service-splitter', 'api');
+      await mesh.consul.api.deleteConfigEntry('service-router', 'api');
+      await mesh.consul.api.putConfigEntry({
+        Kind: 'service-resolver',
+        Name: 'api',
+        Subsets: SUBSETS,
+        LoadBalancer: { Policy: 'ring_hash', RingHashConfig: { MinimumRingSize: 1024, MaximumRingSize: 8192 }, HashPolicies: [key.policy] },
+      });
+      const users = Array.from({ length: 12 }, (_, i) => `user-${i}`);
+      /** user → the instances that answered it (4 requests each). */
+      const mapping = async (server: Server): Promise<Record<string, string[]>> => {
+        const out: Record<string, string[]> = {};
+        for (const u of users) {
+          const { path, headers } = key.request(u);
+          out[u] = Object.keys(await tally(mesh.port(server), 4, path, headers)).sort();
+        }
+        return out;
+      };
+      const sticky = (m: Record<string, string[]>): boolean => Object.values(m).every((v) => v.length === 1) && new Set(Object.values(m).map((v) => v[0])).size >= 2;
+      // Until the DefaultSubset is gone (more than one instance answers) and every user sticks.
+      const last = await untilBoth(mapping, sticky, 25_000);
+      expect(sticky(last.consul), `Consul-served client: ${JSON.stringify(last.consul)}`).toBe(true);
+      expect(sticky(last.meshgate), `meshgate-served client: ${JSON.stringify(last.meshgate)}; ${await meshgateConfig()}`).toBe(true);
+      // Same endpoints, same ring: the same user lands on the same instance through either sidecar.
+      expect(last.meshgate).toEqual(last.consul);
+      // And again, a little later.
+      const again = await bothSides(mapping);
+      expect(again.consul).toEqual(last.consul);
+      expect(again.meshgate).toEqual(last.meshgate);
+      await shapes.record(`ring hash on ${key.what}`);
     });
-    const users = Array.from({ length: 12 }, (_, i) => `user-${i}`);
-    /** user → the instances that answered it (4 requests each). */
-    const mapping = async (server: Server): Promise<Record<string, string[]>> => {
-      const out: Record<string, string[]> = {};
-      for (const u of users) out[u] = Object.keys(await tally(mesh.port(server), 4, '/', { 'x-user': u })).sort();
-      return out;
-    };
-    const sticky = (m: Record<string, string[]>): boolean => Object.values(m).every((v) => v.length === 1) && new Set(Object.values(m).map((v) => v[0])).size >= 2;
-    // Until the DefaultSubset is gone (more than one instance answers) and every user sticks.
-    const last = await untilBoth(mapping, sticky, 25_000);
-    expect(sticky(last.consul), `Consul-served client: ${JSON.stringify(last.consul)}`).toBe(true);
-    expect(sticky(last.meshgate), `meshgate-served client: ${JSON.stringify(last.meshgate)}; ${await meshgateConfig()}`).toBe(true);
-    // Same endpoints, same ring: the same user lands on the same instance through either sidecar.
-    expect(last.meshgate).toEqual(last.consul);
-    // And again, a little later.
-    const again = await bothSides(mapping);
-    expect(again.consul).toEqual(last.consul);
-    expect(again.meshgate).toEqual(last.meshgate);
-    await shapes.record('ring hash');
-  });
+  }
 
   /** Which route took a request (the x-route header the route set, or catch-all), and what the app saw. */
   const routed = (r: Reply): string => {

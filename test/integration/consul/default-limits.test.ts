@@ -96,11 +96,12 @@ describe(`${SERVICES} services on a Consul agent with default limits`, () => {
     expect([...watcher.state().leaves.keys()].sort()).toEqual(Array.from({ length: PROXIES }, (_, p) => svc(p)));
     const s = watcher.status();
     expect(s).toMatchObject({ synced: true, reachable: true, healthy: true, errors: [] });
-    // 2 catalog + 11 config kinds + roots + the meshgate/ KV prefix, one per proxy service, the needed services, the leaves; no
-    // discovery chain: no upstream has a router, splitter or resolver (the model builds the default ones).
+    // 2 catalog + 11 config kinds + roots + the meshgate/ KV prefix, the 3 kinds meshgate only
+    // reports, one per proxy service, the needed services, the leaves; no discovery chain: no
+    // upstream has a router, splitter or resolver (the model builds the default ones).
     expect(watcher.state().chains.size).toBe(0);
     expect(watcher.state().targetHealth.size).toBe(0);
-    expect(s.budget).toMatchObject({ maxConns: DEFAULT_MAX_CONNS, polling: 0, blocking: 15 + needed().length + PROXIES });
+    expect(s.budget).toMatchObject({ maxConns: DEFAULT_MAX_CONNS, polling: 0, blocking: 15 + 3 + needed().length + PROXIES });
     console.info(`watches: ${JSON.stringify(s.budget)}; open connections ${s.connections}, at most ${maxOpen}`);
   });
 
