@@ -1,6 +1,7 @@
 // /metrics of a real `meshgate serve` against a real Consul: the Consul metrics move with what
 // Consul does (stopped and started again, a bad config entry written and removed), and the
-// connection metrics stay within --consul-max-conns.
+// connection metrics stay within --consul-max-conns. An entry of a kind meshgate does not serve is
+// listed on /debug/problems even though that kind's watch polls at this budget.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { ProcessGroup, eventually, httpGet, startConsul, until, type ConsulAgent } from '../harness/index.js';

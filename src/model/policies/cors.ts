@@ -5,7 +5,6 @@ import { duration, httpToken } from './schema-parts.js';
 import { durationMs } from '../duration.js';
 import { attachedPolicyKind } from './attached-kind.js';
 
-
 /** `*`, or `scheme://host[:port]` where the host may start with one `*.` label. */
 function originProblem(origin: string): string | null {
   if (origin === '*') return null;

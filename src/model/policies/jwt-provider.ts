@@ -12,7 +12,6 @@ import type { JwksModel, JwtLocation, JwtProviderModel } from './types.js';
 const headerNameSchema = httpToken('a header name must be an HTTP token such as x-jwt-sub');
 export const providerNameSchema = consulName('a provider name is letters, digits, and . _ - inside (e.g. "okta")');
 
-
 /** A JWKS text must be JSON with a non-empty `keys` array of objects each naming its `kty`. */
 export function jwksProblem(text: string): string | null {
   let parsed: unknown;

@@ -5,7 +5,6 @@ import { consulName, duration } from './schema-parts.js';
 import { durationMs } from '../duration.js';
 import { documentBase, policyKind } from './kind.js';
 
-
 export const rateLimitServiceSchema = z.strictObject({
   Kind: z.literal('rate-limit-service'),
   ...documentBase,
