@@ -110,3 +110,16 @@ export function buildGatewayCertificates(
   }
   return new Map([...out.entries()].sort(([a], [b]) => byString(a, b)));
 }
+
+/**
+ * The earliest expiry (epoch ms) after `now` of the certificates in force, or null. The model's
+ * verdict on a certificate changes at that moment, with or without a change in Consul.
+ */
+export function nextCertificateExpiry(certs: ReadonlyMap<string, GatewayCertificate> | undefined, now: number): number | null {
+  let next: number | null = null;
+  for (const c of certs?.values() ?? []) {
+    const at = Date.parse(c.notAfter);
+    if (at > now && (next === null || at < next)) next = at;
+  }
+  return next;
+}

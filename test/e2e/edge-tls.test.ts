@@ -5,13 +5,13 @@
 // compared when it serves in this setup. Certificates are made at test time with the openssl CLI.
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, freePorts, httpGet, type EnvoyProcess } from '../harness/index.js';
+import { certificateValidBetween, eventually, freePorts, httpGet, type EnvoyProcess } from '../harness/index.js';
 import { CHAIN_ENVOY_ARGS, call, startChainMesh, type ChainMesh } from './chain-fixture.js';
 import { debugProblems, passingTtl } from './mesh-fixture.js';
 import { dynamicVersions, startProxyEnvoy, type Server } from './zero-trust-fixture.js';
@@ -39,16 +39,10 @@ function selfSigned(name: string, hosts: string[], cn = hosts[0]!): Pem {
   return pemOf(readFileSync(cert, 'utf8'), readFileSync(key, 'utf8'));
 }
 
-/** A certificate that expired in 2020 (`openssl ca` sets explicit dates), with its key. */
+/** A certificate that expired in 2020, with its key. */
 function expired(name: string, host: string): Pem {
-  const dir = join(certDir, name);
-  execFileSync('mkdir', ['-p', join(dir, 'db')]);
-  writeFileSync(join(dir, 'db', 'index'), '');
-  writeFileSync(join(dir, 'db', 'serial'), '01\n');
-  writeFileSync(join(dir, 'ca.cnf'), '[ca]\ndefault_ca=d\n[d]\ndatabase=db/index\nserial=db/serial\nnew_certs_dir=db\ndefault_md=sha256\npolicy=p\nunique_subject=no\n[p]\ncommonName=supplied\n');
-  execFileSync('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'key.pem', '-out', 'req.csr', '-subj', `/CN=${host}`], { cwd: dir, stdio: 'pipe' });
-  execFileSync('openssl', ['ca', '-batch', '-config', 'ca.cnf', '-selfsign', '-keyfile', 'key.pem', '-in', 'req.csr', '-out', 'cert.pem', '-notext', '-startdate', '20200101000000Z', '-enddate', '20200102000000Z'], { cwd: dir, stdio: 'pipe' });
-  return pemOf(readFileSync(join(dir, 'cert.pem'), 'utf8'), readFileSync(join(dir, 'key.pem'), 'utf8'));
+  const { cert, key } = certificateValidBetween(join(certDir, name), host, new Date('2020-01-01T00:00:00Z'), new Date('2020-01-02T00:00:00Z'));
+  return pemOf(cert, key);
 }
 
 const HOST_A = 'a.edge.test';

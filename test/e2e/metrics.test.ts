@@ -3,8 +3,10 @@
 // connection metrics stay within --consul-max-conns. An entry of a kind meshgate does not serve is
 // listed on /debug/problems even though that kind's watch polls at this budget.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
-import { ProcessGroup, eventually, httpGet, startConsul, until, type ConsulAgent } from '../harness/index.js';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ProcessGroup, certificateValidBetween, eventually, httpGet, startConsul, until, type ConsulAgent } from '../harness/index.js';
 import { debugProblems, sidecarRegistration, startMeshgateProcess, type Meshgate } from './mesh-fixture.js';
 
 /** The smallest budget meshgate accepts: the core watches fill its blocking slots, so proxies' services poll. */
@@ -119,6 +121,32 @@ describe('/metrics of meshgate serve', () => {
     expect(after.filter((p) => p.object === 'ingress-gateway/ingress')).toEqual([]);
     const logged = readFileSync(meshgate.process.logFile, 'utf8').split('\n').filter((l) => l.includes('"msg":"ingress-gateway/ingress: '));
     expect(logged).toHaveLength(1);
+  }, 60_000);
+
+  it('meshgate_config_problems rises when a gateway certificate expires, with nothing changed in Consul', async () => {
+    // Consul checks that a certificate parses and matches its key, not its dates: it takes one that
+    // expires in a few seconds.
+    const expiresAt = new Date(Math.ceil((Date.now() + 8000) / 1000) * 1000);
+    const pem = certificateValidBetween(mkdtempSync(join(tmpdir(), 'meshgate-expiring-')), 'edge.example.test', new Date(Date.now() - 60_000), expiresAt);
+    await consul.api.putConfigEntry({ Kind: 'inline-certificate', Name: 'expiring', Certificate: pem.cert, PrivateKey: pem.key });
+    const object = 'inline-certificate/expiring';
+    // meshgate applied the entry while it was valid, and had nothing to say about it.
+    const applied = async (): Promise<boolean> => {
+      const { changes } = JSON.parse((await httpGet(`${meshgate.adminUrl}/debug/changes?limit=20`)).body) as { changes: { what: { name: string }[] }[] };
+      return changes.some((c) => c.what.some((w) => w.name === object));
+    };
+    await eventually(applied, { timeoutMs: 5000 });
+    const before = await metric('meshgate_config_problems');
+    expect((await problems()).filter((p) => p.object === object)).toEqual([]);
+    expect(Date.now(), 'the certificate was still valid when checked').toBeLessThan(expiresAt.getTime());
+
+    const listed = await until(problems, (ps) => ps.some((p) => p.object === object), 20_000);
+    expect(Date.now()).toBeGreaterThanOrEqual(expiresAt.getTime());
+    expect(listed.filter((p) => p.object === object)).toEqual([
+      expect.objectContaining({ code: 'CERTIFICATE_INVALID', field: 'Certificate', message: expect.stringContaining(`expired at ${expiresAt.toISOString()}`) }),
+    ]);
+    expect(await metric('meshgate_config_problems')).toBe(before + 1);
+    await consul.api.deleteConfigEntry('inline-certificate', 'expiring');
   }, 60_000);
 
   it('meshgate_consul_reachable is 1, 0 while Consul is stopped (with /readyz degraded), and 1 again once it is back', async () => {

@@ -4,3 +4,4 @@ export * from './http.js';
 export * from './consul.js';
 export * from './envoy.js';
 export * from './mtls.js';
+export * from './certificates.js';
