@@ -27,6 +27,7 @@ import {
   writeResults,
 } from '../lib/prop-shared.js';
 import { AdsLoadClient } from '../scale/ads-load-client.js';
+import { nodeTxnOp, serviceTxnOp, sidecarCatalogRegistration } from '../lib/catalog.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -84,29 +85,11 @@ runCli('default-limits', USAGE, async (argv) => {
     await consul.api.putConfigEntry({ Kind: 'proxy-defaults', Name: 'global', Config: { protocol: 'http' } });
 
     const tReg = Date.now();
-    await consulTxn(consul.httpUrl, Array.from({ length: NODES }, (_, i) => ({ Node: { Verb: 'set', Node: { Node: nodeOf(i), Address: '127.0.0.1' } } })));
-    const serviceOp = (i: number, port: number) => ({ Service: { Verb: 'set', Node: nodeOf(i), Service: { ID: `svc-${i}`, Service: `svc-${i}`, Address: '127.0.0.1', Port: port } } });
+    await consulTxn(consul.httpUrl, Array.from({ length: NODES }, (_, i) => nodeTxnOp(nodeOf(i))));
+    const serviceOp = (i: number, port: number) => serviceTxnOp(i, nodeOf(i), port);
     await mapLimit(chunks(Array.from({ length: n }, (_, i) => serviceOp(i, 20000 + i)), 64), 4, (c) => consulTxn(consul!.httpUrl, c));
     await mapLimit(Array.from({ length: p }, (_, j) => j), 8, (j) =>
-      consulCall(consul!.httpUrl, 'PUT', '/v1/catalog/register', {
-        Node: nodeOf(j),
-        Address: '127.0.0.1',
-        SkipNodeUpdate: true,
-        Service: {
-          ID: `proxy-${j}`,
-          Service: `svc-${j}-sidecar-proxy`,
-          Kind: 'connect-proxy',
-          Address: '127.0.0.1',
-          Port: 30000 + j,
-          Proxy: {
-            DestinationServiceName: `svc-${j}`,
-            DestinationServiceID: `svc-${j}`,
-            LocalServiceAddress: '127.0.0.1',
-            LocalServicePort: 20000 + j,
-            Upstreams: upstreamsOf(j, u, n).map((s, k) => ({ DestinationName: `svc-${s}`, LocalBindPort: 10000 + k })),
-          },
-        },
-      }),
+      consulCall(consul!.httpUrl, 'PUT', '/v1/catalog/register', sidecarCatalogRegistration({ id: `proxy-${j}`, service: j, node: nodeOf(j), port: 30000 + j, localPort: 20000 + j, upstreams: upstreamsOf(j, u, n) })),
     );
     log(`registered ${n} services and ${p} proxies in ${Date.now() - tReg} ms`);
 

@@ -28,6 +28,7 @@ import {
   type Stats,
 } from '../lib/prop-shared.js';
 import { AdsLoadClient, type AdsProtocol } from './ads-load-client.js';
+import { nodeTxnOp, serviceTxnOp, sidecarCatalogRegistration } from '../lib/catalog.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -178,33 +179,12 @@ function upstreamsOf(j: number, count: number, limit: number): number[] {
   return out;
 }
 
-function serviceOp(i: number): unknown {
-  return { Service: { Verb: 'set', Node: nodeOf(i), Service: { ID: `svc-${i}`, Service: `svc-${i}`, Address: '127.0.0.1', Port: 20000 + (i % 40000) } } };
-}
+const serviceOp = (i: number): unknown => serviceTxnOp(i, nodeOf(i), 20000 + (i % 40000));
 
-/** A body for PUT /v1/catalog/register (the txn API drops Proxy.Upstreams). */
 /** Proxy j is a sidecar (ID proxy-j) of svc-(j mod smallest size). */
 function proxyRegistration(j: number, upstreams: number[], smallest: number): unknown {
   const svc = j % smallest;
-  return {
-    Node: nodeOf(svc),
-    Address: '127.0.0.1',
-    SkipNodeUpdate: true,
-    Service: {
-        ID: `proxy-${j}`,
-        Service: `svc-${svc}-sidecar-proxy`,
-        Kind: 'connect-proxy',
-        Address: '127.0.0.1',
-        Port: 30000 + (j % 30000),
-        Proxy: {
-          DestinationServiceName: `svc-${svc}`,
-          DestinationServiceID: `svc-${svc}`,
-          LocalServiceAddress: '127.0.0.1',
-          LocalServicePort: 20000 + (svc % 40000),
-        Upstreams: upstreams.map((u, k) => ({ DestinationName: `svc-${u}`, LocalBindPort: 10000 + k })),
-      },
-    },
-  };
+  return sidecarCatalogRegistration({ id: `proxy-${j}`, service: svc, node: nodeOf(svc), port: 30000 + (j % 30000), localPort: 20000 + (svc % 40000), upstreams });
 }
 
 function hotCheckOp(status: 'passing' | 'critical'): unknown {
@@ -385,7 +365,7 @@ export async function runScale(options: ScaleOptions = {}): Promise<ScaleResult>
     const totalProxies = opts.proxies + opts.sotwProxies;
     const registration: ScaleResult['registration'] = [];
     const t0 = Date.now();
-    await txnAll(consul, Array.from({ length: NODES }, (_, i) => ({ Node: { Verb: 'set', Node: { Node: nodeOf(i), Address: '127.0.0.1' } } })));
+    await txnAll(consul, Array.from({ length: NODES }, (_, i) => nodeTxnOp(nodeOf(i))));
     await mapLimit(proxyIds(0, totalProxies), 8, (j) =>
       consulCall(consul!.httpUrl, 'PUT', '/v1/catalog/register', proxyRegistration(j, upstreamsOf(j, opts.upstreams, smallest), smallest)),
     );

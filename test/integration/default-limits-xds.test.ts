@@ -11,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterLoadAssignment } from '../../generated/envoy/config/endpoint/v3/endpoint.js';
 import { TypeUrl } from '../../src/xds/resource-types.js';
 import { AdsLoadClient } from '../../bench/scale/ads-load-client.js';
+import { nodeTxnOp, serviceTxnOp, sidecarCatalogRegistration } from '../../bench/lib/catalog.js';
+import { chunks, consulTxn } from '../../bench/lib/prop-shared.js';
 import { ProcessGroup, eventually, httpGet, startConsul, type ConsulAgent } from '../harness/index.js';
 import { startMeshgateProcess, type Meshgate } from '../e2e/mesh-fixture.js';
 
@@ -38,21 +40,9 @@ let clients: AdsLoadClient[] = [];
 /** Service index -> the ports of the endpoints the proxies using it hold, per proxy (latest CLA). */
 const held = new Map<number, Map<number, Set<number>>>();
 
-const chunks = <T>(items: readonly T[], size: number): T[][] => {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-};
-
 /** PUT /v1/txn; Consul accepts at most 64 operations per transaction. */
-async function txn(ops: unknown[]): Promise<void> {
-  const res = await consul.api.request('PUT', '/v1/txn', ops);
-  if (res.status !== 200) throw new Error(`PUT /v1/txn (${ops.length} ops) -> ${res.status}: ${res.text.slice(0, 500)}`);
-}
-
-const serviceOp = (i: number, id: string, port: number) => ({
-  Service: { Verb: 'set', Node: nodeOf(i), Service: { ID: id, Service: `svc-${i}`, Address: '127.0.0.1', Port: port } },
-});
+const txn = (ops: unknown[]): Promise<void> => consulTxn(consul.httpUrl, ops);
+const serviceOp = (i: number, id: string, port: number) => serviceTxnOp(i, nodeOf(i), port, id);
 
 /** /readyz, parsed. */
 async function readyz(): Promise<{ status: number; body: any }> {
@@ -95,28 +85,10 @@ beforeAll(async () => {
   consul = await startConsul(group, { defaultLimits: true, readyTimeoutMs: 60_000 });
   await consul.api.putConfigEntry({ Kind: 'proxy-defaults', Name: 'global', Config: { protocol: 'http' } });
   const tReg = performance.now();
-  await txn(Array.from({ length: NODES }, (_, i) => ({ Node: { Verb: 'set', Node: { Node: nodeOf(i), Address: '127.0.0.1' } } })));
+  await txn(Array.from({ length: NODES }, (_, i) => nodeTxnOp(nodeOf(i))));
   for (const c of chunks(Array.from({ length: SERVICES }, (_, i) => serviceOp(i, `svc-${i}`, basePort(i))), 64)) await txn(c);
   for (let j = 0; j < PROXIES; j++) {
-    await consul.api.put('/v1/catalog/register', {
-      Node: nodeOf(j),
-      Address: '127.0.0.1',
-      SkipNodeUpdate: true,
-      Service: {
-        ID: `proxy-${j}`,
-        Service: `svc-${j}-sidecar-proxy`,
-        Kind: 'connect-proxy',
-        Address: '127.0.0.1',
-        Port: 30_000 + j,
-        Proxy: {
-          DestinationServiceName: `svc-${j}`,
-          DestinationServiceID: `svc-${j}`,
-          LocalServiceAddress: '127.0.0.1',
-          LocalServicePort: basePort(j),
-          Upstreams: upstreamsOf(j).map((s, k) => ({ DestinationName: `svc-${s}`, LocalBindPort: 10_000 + k })),
-        },
-      },
-    });
+    await consul.api.put('/v1/catalog/register', sidecarCatalogRegistration({ id: `proxy-${j}`, service: j, node: nodeOf(j), port: 30_000 + j, localPort: basePort(j), upstreams: upstreamsOf(j) }));
   }
   console.log(`registered ${SERVICES} services and ${PROXIES} sidecars in ${Math.round(performance.now() - tReg)} ms`);
 

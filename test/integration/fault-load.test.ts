@@ -25,7 +25,7 @@ import { DownstreamTlsContext, UpstreamTlsContext, type CommonTlsContext } from 
 import { TypeUrl } from '../../src/xds/resource-types.js';
 import { ensureBuilt } from '../harness/build.js';
 import { ProcessGroup, eventually, freePorts, httpGet, sleep, startConsul, type ConsulAgent } from '../harness/index.js';
-import { debugProxies, passingTtl, startMeshgateProcess, type Meshgate } from '../e2e/mesh-fixture.js';
+import { debugProxies, passingTtl, sidecarRegistration, startMeshgateProcess, type Meshgate } from '../e2e/mesh-fixture.js';
 
 const MiB = 1024 * 1024;
 
@@ -120,22 +120,8 @@ function apiRegistration(i: number) {
   };
 }
 
-function clientRegistration(name: string, port: number) {
-  return {
-    ID: name,
-    Name: name,
-    Port: port,
-    Address: '127.0.0.1',
-    Checks: [passingTtl(`${name}-ttl`)],
-    Connect: {
-      SidecarService: {
-        Port: port + 1000,
-        Checks: [passingTtl(`${name}-sidecar-ttl`)],
-        Proxy: { Upstreams: [{ DestinationName: 'api', LocalBindPort: port + 2000 }] },
-      },
-    },
-  };
-}
+/** A client app `name` on `port` whose sidecar (port + 1000) has api as an upstream (port + 2000). */
+const clientRegistration = (name: string, port: number) => sidecarRegistration(name, port, port + 1000, [{ name: 'api', port: port + 2000 }]);
 
 /** Flips the api sidecars' TTL checks (critical / passing) in turn: the n-th call changes one endpoint's health. */
 function flip(n: number): Promise<void> {
