@@ -165,8 +165,6 @@ export class Reconciler {
       }
       this.cache.alias(id, keys[0]!);
     }
-    // IDs no registration has any more: like a removed proxy, released, nothing more to serve.
-    for (const id of this.cache.aliasNames()) if (!byId.has(id)) this.cache.unalias(id);
     this.byId = byId;
   }
 

@@ -47,7 +47,8 @@ export function statusRows(replicas: readonly { replica: string; streams: readon
   for (const { replica, streams } of replicas) {
     for (const s of streams) {
       const types: ProxyStatusRow['types'] = {};
-      const denied = s.authorization === 'denied' ? s.denial.message : null;
+      // A refused proxy, or a stream waiting for its token check after its proxy was refused.
+      const denied = s.denial?.message ?? null;
       for (const [type] of TYPE_COLUMNS) {
         const t = (s.types as readonly TypeStatus[]).find((x) => x.type === type);
         const state = denied !== null ? 'DENIED' : syncState(t);

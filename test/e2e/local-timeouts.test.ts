@@ -9,7 +9,7 @@
 import { request as httpsRequest } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProcessGroup, eventually, freePorts, startConsul, type ConsulAgent, type EnvoyProcess } from '../harness/index.js';
-import { CHAIN_ENVOY_ARGS, SERVERS, startChainApp, type ChainApp, type Server } from './chain-fixture.js';
+import { CHAIN_ENVOY_ARGS, SERVERS, startChainApp, untilBoth, type ChainApp, type Server } from './chain-fixture.js';
 import { passingTtl, startMeshgateProcess } from './mesh-fixture.js';
 import { connectLeaf, connectRoots, dynamicClusters, dynamicListeners, startProxyEnvoy } from './zero-trust-fixture.js';
 
@@ -72,22 +72,8 @@ async function publicShape(server: Server): Promise<{ connectTimeout: unknown; r
 
 const setProxyDefaults = (config: Record<string, unknown>): Promise<void> => consul.api.putConfigEntry({ Kind: 'proxy-defaults', Name: 'global', Config: config });
 
-/** Polls both sidecars at once until `done` holds for each (bounded); resolves with what each last answered. */
-async function untilBoth(delayMs: number, done: (a: Answer) => boolean): Promise<Record<Server, Answer>> {
-  const last = {} as Record<Server, Answer>;
-  await Promise.all(
-    SERVERS.map((server) =>
-      eventually(
-        async () => {
-          last[server] = await callPublic(server, delayMs);
-          return done(last[server]);
-        },
-        { timeoutMs: 30_000, intervalMs: 250 },
-      ).catch(() => undefined),
-    ),
-  );
-  return last;
-}
+/** Calls both public listeners at once until `done` holds for each (bounded); what each last answered. */
+const untilPublic = (delayMs: number, done: (a: Answer) => boolean): Promise<Record<Server, Answer>> => untilBoth((server) => callPublic(server, delayMs), done, 30_000);
 
 beforeAll(async () => {
   group = new ProcessGroup();
@@ -115,7 +101,7 @@ beforeAll(async () => {
   const roots = await connectRoots(consul);
   const leaf = await connectLeaf(consul, 'probe');
   tls = { ca: roots.Roots.map((r) => r.RootCert).join('\n'), cert: leaf.CertPEM, key: leaf.PrivateKeyPEM };
-  const ready = await untilBoth(0, (a) => a.status === 200 && a.instance !== '');
+  const ready = await untilPublic(0, (a) => a.status === 200 && a.instance !== '');
   for (const server of SERVERS) expect(show(ready[server]), `${server}-served sidecar answers`).toBe('200 from the app');
 }, 120_000);
 
@@ -138,7 +124,7 @@ describe('proxy-defaults Config local timeouts: Consul-served vs meshgate-served
   it('local_request_timeout_ms: a slower local app answers 504 through both, a faster one 200', async () => {
     // Numbers and numeric strings, as Consul reads them.
     await setProxyDefaults({ protocol: 'http', local_request_timeout_ms: 500, local_idle_timeout_ms: '20000', local_connect_timeout_ms: 2000 });
-    const slow = await untilBoth(1500, (a) => a.status === 504);
+    const slow = await untilPublic(1500, (a) => a.status === 504);
     expect(show(slow.consul), 'Consul-served sidecar').toBe('504 upstream request timeout');
     expect(show(slow.meshgate), 'meshgate-served sidecar').toBe(show(slow.consul));
 
@@ -153,7 +139,7 @@ describe('proxy-defaults Config local timeouts: Consul-served vs meshgate-served
 
   it('removing the keys restores the defaults on both', async () => {
     await setProxyDefaults({ protocol: 'http' });
-    const slow = await untilBoth(1500, (a) => a.status === 200);
+    const slow = await untilPublic(1500, (a) => a.status === 200);
     expect(show(slow.consul), 'Consul-served sidecar').toBe('200 from the app');
     expect(show(slow.meshgate), 'meshgate-served sidecar').toBe(show(slow.consul));
     await eventually(async () => JSON.stringify(await publicShape('meshgate')) === JSON.stringify(await publicShape('consul')), { timeoutMs: 10_000, intervalMs: 250 }).catch(() => undefined);

@@ -35,7 +35,9 @@ function start(transport: AdsTransport, protocol: AdsProtocol, timeouts: Map<str
     minListeners: 1,
     onResource: (_c, typeUrl, _name, value, decoded) => {
       if (typeUrl !== TypeUrl.Cluster || value === null) return;
-      const c = (decoded as Cluster | undefined) ?? Cluster.decode(value);
+      // The client hands over the cluster it decoded; the bytes must decode to the same.
+      expect(decoded).toEqual(Cluster.decode(value));
+      const c = decoded as Cluster;
       timeouts.set(c.name, c.connectTimeout?.seconds ?? -1);
     },
   });
@@ -60,6 +62,7 @@ describe('the benchmarks’ ADS load client', () => {
       expect(http2.total.bytes).toBe(grpcJs.total.bytes);
       expect(http2.total.bytes).toBeGreaterThan(3 * 16_384);
       expect(http2.error).toBeNull();
+      expect(grpcJs.error).toBeNull();
 
       // One cluster changes: both clients hold the new version.
       h.cache.set(NODE, [...names.map((n, i) => cluster(n, i === 7 ? 5 : 1)), ...names.map((n) => endpoints(n)), listener('public_listener')]);

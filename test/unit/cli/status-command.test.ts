@@ -124,6 +124,25 @@ describe('formatStatusTable', () => {
     expect(outOfSync(denied)).toBe(true);
   });
 
+  it('shows a stream that waits for its token check after its proxy was refused as DENIED, as the console does', () => {
+    const denial = {
+      at: new Date().toISOString(),
+      streamId: 7,
+      proxy: 'node-1/orders-sidecar-proxy',
+      service: 'orders',
+      missing: 'service:write on "orders"',
+      reason: 'ACL not found',
+      peer: '127.0.0.1:5',
+      code: 'PERMISSION_DENIED' as const,
+      message: 'permission denied for proxy node-1/orders-sidecar-proxy: ACL not found',
+    };
+    const pending = stream({ streamId: 8, nodeId: 'orders-sidecar-proxy', nodeName: 'node-1', authorization: 'pending', types: [] });
+    const rows = statusRows([{ replica: 'r', streams: withDenials([pending], [denial]) }]);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.denied).toBe(denial.message);
+    expect(outOfSync(rows)).toBe(true);
+  });
+
   it('says when nothing is connected', () => {
     expect(formatStatusTable([])).toBe('no proxies connected\n');
   });
