@@ -13,7 +13,7 @@ import { ConsulWatcher } from '../consul/consul-watcher.js';
 import type { ConsulState } from '../consul/state.js';
 import { componentLogger, createRootLogger, type Logger } from '../log/logger.js';
 import { buildModel } from '../model/build-model.js';
-import { nextCertificateExpiry } from '../model/gateway-certificates.js';
+import { nextCertificateChange } from '../model/gateway-certificates.js';
 import { ClockTrigger } from './clock-trigger.js';
 import { ChangeTracker } from '../trace/change-tracker.js';
 import { consulChanges } from '../trace/consul-changes.js';
@@ -96,16 +96,16 @@ export async function startMeshgate(opts: ServeOptions, rootLogger?: Logger): Pr
       traces.record({ changedAt: at, translatedAt: Date.now(), what: consulChanges(previousState, state), affected: result.affected });
     }
     metrics.configProblems.set(result.problems);
-    expiry.schedule();
+    certificateClock.schedule();
     if (result.changed) access.refresh(); // proxies that were unknown may be known now
     if (result.changed) {
       log.debug({ proxies: result.proxies, translated: result.translated, problems: result.problems, ms: +(performance.now() - started).toFixed(2) }, 'config updated');
     }
   };
   const coalescer = new Coalescer(opts.debounceMs, reconcile, (err) => log.error({ err }, 'config update failed; the last good config stays in force'));
-  // A gateway certificate that expires is reported when it does, even if nothing changes in Consul:
-  // the model is rebuilt just after the earliest expiry among the certificates in force.
-  const expiry = new ClockTrigger(() => nextCertificateExpiry(reconciler.current()?.gatewayCertificates, Date.now()), () => coalescer.trigger());
+  // A gateway certificate that expires, or becomes valid, does so even if nothing changes in
+  // Consul: the model is rebuilt just after the next such moment among the inline certificates.
+  const certificateClock = new ClockTrigger(() => nextCertificateChange(appliedState?.configEntries.inlineCertificates ?? [], Date.now()), () => coalescer.trigger());
   watcher.on('change', () => {
     changedAt ??= Date.now();
     coalescer.trigger();
@@ -209,7 +209,7 @@ export async function startMeshgate(opts: ServeOptions, rootLogger?: Logger): Pr
     adminPort: admin.port,
     async stop() {
       coalescer.stop();
-      expiry.stop();
+      certificateClock.stop();
       clearInterval(permissionTimer);
       access.stop();
       await watcher.stop();

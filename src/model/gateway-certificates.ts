@@ -111,15 +111,39 @@ export function buildGatewayCertificates(
   return new Map([...out.entries()].sort(([a], [b]) => byString(a, b)));
 }
 
+/** notBefore and notAfter (epoch ms) by inline-certificate entry object; null when it has no readable certificate. */
+const validityOf = new WeakMap<object, readonly [number, number] | null>();
+
+function validity(raw: unknown): readonly [number, number] | null {
+  if (raw === null || typeof raw !== 'object') return null;
+  let known = validityOf.get(raw);
+  if (known === undefined) {
+    const parsed = inlineCertificateSchema.safeParse(raw);
+    known = null;
+    if (parsed.success) {
+      try {
+        const x509 = new X509Certificate(parsed.data.Certificate);
+        known = [Date.parse(x509.validFrom), Date.parse(x509.validTo)];
+      } catch {
+        // not a certificate: checkCertificate reports it
+      }
+    }
+    validityOf.set(raw, known);
+  }
+  return known;
+}
+
 /**
- * The earliest expiry (epoch ms) after `now` of the certificates in force, or null. The model's
- * verdict on a certificate changes at that moment, with or without a change in Consul.
+ * The next moment (epoch ms) after `now` at which the clock alone changes a verdict of
+ * checkCertificate on these inline-certificate entries: a certificate becoming valid (notBefore) or
+ * expiring (notAfter). Null when none is ahead. Each entry object is read once.
  */
-export function nextCertificateExpiry(certs: ReadonlyMap<string, GatewayCertificate> | undefined, now: number): number | null {
+export function nextCertificateChange(entries: readonly unknown[], now: number): number | null {
   let next: number | null = null;
-  for (const c of certs?.values() ?? []) {
-    const at = Date.parse(c.notAfter);
-    if (at > now && (next === null || at < next)) next = at;
+  for (const raw of entries) {
+    for (const at of validity(raw) ?? []) {
+      if (at > now && (next === null || at < next)) next = at;
+    }
   }
   return next;
 }

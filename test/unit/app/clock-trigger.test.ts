@@ -1,7 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ClockTrigger } from '../../../src/app/clock-trigger.js';
-import { nextCertificateExpiry } from '../../../src/model/gateway-certificates.js';
-import type { GatewayCertificate } from '../../../src/model/types.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { nextCertificateChange } from '../../../src/model/gateway-certificates.js';
+import { certificateValidBetween } from '../../harness/certificates.js';
 
 beforeEach(() => {
   vi.useFakeTimers({ now: Date.parse('2026-01-01T00:00:00Z') });
@@ -55,14 +58,22 @@ describe('ClockTrigger', () => {
   });
 });
 
-describe('nextCertificateExpiry', () => {
-  const cert = (name: string, notAfter: string): [string, GatewayCertificate] => [name, { name, certPem: '', privateKeyPem: '', hosts: [], notAfter }];
+describe('nextCertificateChange', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'meshgate-clock-'));
+  const entry = (name: string, from: string, to: string) => {
+    const pem = certificateValidBetween(join(dir, name), `${name}.example.test`, new Date(from), new Date(to));
+    return { Kind: 'inline-certificate', Name: name, Certificate: pem.cert, PrivateKey: pem.key };
+  };
 
-  it('is the earliest expiry still ahead; an expired certificate kept in force does not count', () => {
+  it('is the next notBefore or notAfter still ahead of now, over every readable entry', () => {
+    vi.useRealTimers();
     const now = Date.parse('2026-01-01T00:00:00Z');
-    const certs = new Map([cert('old', '2025-12-01T00:00:00.000Z'), cert('b', '2026-03-01T00:00:00.000Z'), cert('a', '2026-02-01T00:00:00.000Z')]);
-    expect(nextCertificateExpiry(certs, now)).toBe(Date.parse('2026-02-01T00:00:00Z'));
-    expect(nextCertificateExpiry(new Map([cert('old', '2025-12-01T00:00:00.000Z')]), now)).toBeNull();
-    expect(nextCertificateExpiry(undefined, now)).toBeNull();
+    const expired = entry('old', '2025-01-01T00:00:00Z', '2025-12-01T00:00:00Z');
+    const inForce = entry('a', '2025-06-01T00:00:00Z', '2026-03-01T00:00:00Z');
+    const notYet = entry('b', '2026-02-01T00:00:00Z', '2027-01-01T00:00:00Z');
+    expect(nextCertificateChange([expired, inForce, notYet, { Kind: 'inline-certificate', Name: 'junk', Certificate: 'x', PrivateKey: 'y' }], now)).toBe(Date.parse('2026-02-01T00:00:00Z'));
+    expect(nextCertificateChange([expired, inForce], now)).toBe(Date.parse('2026-03-01T00:00:00Z'));
+    expect(nextCertificateChange([expired], now)).toBeNull();
+    expect(nextCertificateChange([], now)).toBeNull();
   });
 });
