@@ -83,14 +83,16 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
   const { host, port } = splitHostPort(opts.address, 'admin address');
   const log = opts.logger;
 
+  /** Open streams, and proxies whose last stream was refused (authorization "denied", with the reason). */
+  const proxies = () => withDenials(opts.status.streams(), opts.denials?.() ?? []);
+
   async function route(path: string, query: URLSearchParams): Promise<Reply> {
     if (path === '/healthz') return { status: 200, contentType: 'text/plain; charset=utf-8', body: 'ok\n' };
     if (path === '/readyz') return readyz(opts.readiness());
     if (path === '/metrics') {
       return { status: 200, contentType: opts.registry.contentType, body: await opts.registry.metrics() };
     }
-    // Open streams, and proxies whose last stream was refused (authorization "denied", with the reason).
-    if (path === '/debug/proxies') return json(200, withDenials(opts.status.streams(), opts.denials?.() ?? []));
+    if (path === '/debug/proxies') return json(200, proxies());
     if (path === '/debug/proxies/denied') return json(200, opts.denials?.() ?? []);
     if (path === '/debug/problems') return json(200, opts.problems());
     if (path === '/debug/topology' && opts.topology) return json(200, opts.topology());
@@ -142,7 +144,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     parts: {
       topology: () => opts.topology?.() ?? null,
       // What /debug/proxies shows (refused proxies included), so a refusal redraws the page too.
-      proxies: () => withDenials(opts.status.streams(), opts.denials?.() ?? []),
+      proxies,
       problems: () => opts.problems(),
       changes: async () => {
         const reply = await route('/debug/changes', new URLSearchParams('limit=50'));

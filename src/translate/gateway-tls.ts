@@ -72,10 +72,10 @@ export function listenerCertificates(model: MeshModel, tls: GatewayListenerTls):
 
 /**
  * The filter chains of a TLS listener, each running `filter`, and their Secrets added to `out`.
- * Empty when none of the listener's certificates is valid: the listener is then not generated
- * (never served in plaintext instead).
+ * addGateway generates a TLS listener only when one of its certificates is valid (never served in
+ * plaintext instead), so there is at least one.
  */
-export function tlsFilterChains(out: Output, model: MeshModel, tls: GatewayListenerTls, filter: DeepPartial<Filter>, alpn: readonly string[]): DeepPartial<FilterChain>[] {
+function tlsFilterChains(out: Output, model: MeshModel, tls: GatewayListenerTls, filter: DeepPartial<Filter>, alpn: readonly string[]): DeepPartial<FilterChain>[] {
   const certs = listenerCertificates(model, tls);
   for (const cert of certs) {
     const secret = certificateSecret(cert, '');
@@ -85,7 +85,6 @@ export function tlsFilterChains(out: Output, model: MeshModel, tls: GatewayListe
     const cert = certs[0]!;
     return [{ name: cert.name, filters: [filter], transportSocket: tlsSocket(gatewayCertificateSecretName(cert.name), tls, alpn) }];
   }
-  if (certs.length === 0) return [];
   const seen = new Set<string>();
   const shared = new Set<string>();
   for (const cert of certs) {
