@@ -65,6 +65,19 @@ const nacked = stream({
 });
 const unknown = stream({ streamId: 1, nodeId: 'ghost', nodeName: null, cluster: 'ghost', known: false, kind: null, service: null, protocol: 'sotw' });
 
+/** A refusal of orders-sidecar-proxy on node-1, just now. */
+const ordersDenial = (message: string) => ({
+  at: new Date().toISOString(),
+  streamId: 7,
+  proxy: 'node-1/orders-sidecar-proxy',
+  service: 'orders',
+  missing: 'service:write on "orders"',
+  reason: 'ACL not found',
+  peer: '127.0.0.1:5',
+  code: 'PERMISSION_DENIED' as const,
+  message,
+});
+
 describe('syncState', () => {
   it('is SYNCED when the last response was ACKed, STALE while it is not, NACKED when it was rejected, NOT SENT before anything', () => {
     expect(syncState(typeStatus('clusters', TypeUrl.Cluster, 'v1', 'v1'))).toBe('SYNCED');
@@ -104,19 +117,7 @@ describe('formatStatusTable', () => {
   });
 
   it('shows a refused proxy as DENIED with the reason, and that is not in sync', () => {
-    const refused = withDenials([], [
-      {
-        at: new Date().toISOString(),
-        streamId: 7,
-        proxy: 'node-1/orders-sidecar-proxy',
-        service: 'orders',
-        missing: 'service:write on "orders"',
-        reason: 'ACL not found',
-        peer: '127.0.0.1:5',
-        code: 'PERMISSION_DENIED',
-        message: 'permission denied for proxy node-1/orders-sidecar-proxy: no x-consul-token was sent',
-      },
-    ]);
+    const refused = withDenials([], [ordersDenial('permission denied for proxy node-1/orders-sidecar-proxy: no x-consul-token was sent')]);
     const denied = statusRows([{ replica: 'r', streams: [synced, ...refused] }]);
     const lines = formatStatusTable(denied).split('\n');
     expect(lines.find((l) => l.startsWith('orders-sidecar-proxy'))).toMatch(/^orders-sidecar-proxy\s+node-1\s+-\s+orders\s+DENIED\s+DENIED\s+DENIED\s+DENIED\s+DENIED\s+r$/);
@@ -125,17 +126,7 @@ describe('formatStatusTable', () => {
   });
 
   it('shows a stream that waits for its token check after its proxy was refused as DENIED, as the console does', () => {
-    const denial = {
-      at: new Date().toISOString(),
-      streamId: 7,
-      proxy: 'node-1/orders-sidecar-proxy',
-      service: 'orders',
-      missing: 'service:write on "orders"',
-      reason: 'ACL not found',
-      peer: '127.0.0.1:5',
-      code: 'PERMISSION_DENIED' as const,
-      message: 'permission denied for proxy node-1/orders-sidecar-proxy: ACL not found',
-    };
+    const denial = ordersDenial('permission denied for proxy node-1/orders-sidecar-proxy: ACL not found');
     const pending = stream({ streamId: 8, nodeId: 'orders-sidecar-proxy', nodeName: 'node-1', authorization: 'pending', types: [] });
     const rows = statusRows([{ replica: 'r', streams: withDenials([pending], [denial]) }]);
     expect(rows).toHaveLength(1);
