@@ -76,10 +76,20 @@ function parseChainOnce(key: string, raw: unknown, problems: Problem[]): Compile
   return parsed.chain;
 }
 
-/** The protocol Consul compiles a service's default chain with (tcp when it is not one meshgate knows). */
-function chainProtocolOf(service: string, serviceDefaults: readonly unknown[], proxyDefaults: readonly unknown[]): Protocol {
-  const protocol = defaultChainFacts(service, serviceDefaults, proxyDefaults).protocol;
-  return (PROTOCOLS as readonly string[]).includes(protocol) ? (protocol as Protocol) : 'tcp';
+/**
+ * The protocol Consul compiles a service's default chain with (tcp when it is not one meshgate
+ * knows). The service-defaults entries are indexed by name once, not searched per service.
+ */
+function chainProtocols(serviceDefaults: readonly unknown[], proxyDefaults: readonly unknown[]): (service: string) => Protocol {
+  const own = new Map<string, unknown>();
+  for (const e of serviceDefaults) {
+    const name = (e as { Name?: unknown } | null)?.Name;
+    if (typeof name === 'string' && !own.has(name)) own.set(name, e);
+  }
+  return (service) => {
+    const protocol = defaultChainFacts(service, own.has(service) ? [own.get(service)] : [], proxyDefaults).protocol;
+    return (PROTOCOLS as readonly string[]).includes(protocol) ? (protocol as Protocol) : 'tcp';
+  };
 }
 
 /** Default chains by everything they depend on; bounded (starts afresh past 10,000). */
@@ -122,18 +132,20 @@ export function buildChainParts(
   const targetEndpoints = new Map<string, readonly Endpoint[]>();
   const stateChains = state.chains ?? new Map<string, unknown>();
   let external: Map<string, string> | null = null;
+  let chainProtocolOf: ((service: string) => Protocol) | null = null;
   for (const service of [...chainUsers(model.proxies, model)].sort(byString)) {
     const raw = stateChains.get(service);
     if (raw === undefined) {
       // No chain from Consul: the service has no router, splitter or resolver (only those chains
       // are watched), so its chain is the default one Consul would compile.
       external ??= externalSnis(state.configEntries.serviceDefaults);
+      chainProtocolOf ??= chainProtocols(state.configEntries.serviceDefaults, state.configEntries.proxyDefaults);
       const chain = defaultChainOnce(service, {
         datacenter: state.datacenter,
         trustDomain: state.trustDomain,
         // Consul's compiler: a service-defaults entry decides even without a Protocol (tcp), unlike
         // the sidecar's own resolved protocol, which falls back to proxy-defaults then.
-        protocol: chainProtocolOf(service, state.configEntries.serviceDefaults, state.configEntries.proxyDefaults),
+        protocol: chainProtocolOf(service),
         externalSni: external.get(service),
       });
       if (chain) chains.set(service, chain);
