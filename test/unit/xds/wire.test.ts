@@ -33,4 +33,19 @@ describe('wire encoding', () => {
     expect(decoded.resources[0]!.resource!.typeUrl).toBe(TYPE);
     expect(Buffer.from(decoded.resources[0]!.resource!.value)).toEqual(Buffer.from(big.value));
   });
+
+  it('counts UTF-8 bytes, not characters, in every string field', () => {
+    const named = resource('räksmörgås-✓-名前', 'vé', 130);
+    const sotw = DiscoveryResponse.decode(sotwResponse(TYPE, 'versión', 'nönce', [named]));
+    expect(sotw).toMatchObject({ versionInfo: 'versión', nonce: 'nönce', typeUrl: TYPE });
+    const delta = DeltaDiscoveryResponse.decode(deltaResponse(TYPE, 'sÿs', 'ñ', new Set([named]), ['gône-✓']));
+    expect(delta).toMatchObject({ systemVersionInfo: 'sÿs', nonce: 'ñ', typeUrl: TYPE, removedResources: ['gône-✓'] });
+    expect(delta.resources[0]).toMatchObject({ name: named.name, version: 'vé' });
+    expect(Buffer.from(delta.resources[0]!.resource!.value)).toEqual(Buffer.from(named.value));
+  });
+
+  it('encodes an empty response', () => {
+    expect(DeltaDiscoveryResponse.decode(deltaResponse(TYPE, '', 'n', [], []))).toMatchObject({ systemVersionInfo: '', nonce: 'n', resources: [], removedResources: [] });
+    expect(DiscoveryResponse.decode(sotwResponse(TYPE, 'v', 'n', []))).toMatchObject({ versionInfo: 'v', resources: [] });
+  });
 });
