@@ -2,7 +2,7 @@
 import type { Logger } from '../log/logger.js';
 import { sameModel, shareUnchanged } from '../model/share-unchanged.js';
 import { proxyKey, type MeshModel, type Problem, type ProxyModel } from '../model/types.js';
-import { sameInputs, translateInputs } from '../translate/inputs.js';
+import { inputsUnchanged, translateInputs } from '../translate/inputs.js';
 import { translateProxy } from '../translate/index.js';
 import { streamCacheKey, type AmbiguousProxy, type KnownProxy } from '../xds/identity.js';
 import type { SnapshotCache } from '../xds/cache.js';
@@ -77,9 +77,9 @@ export class Reconciler {
     let translated = 0;
     const affected: AffectedProxy[] = [];
     for (const key of model.proxies.keys()) {
-      const inputs = translateInputs(model, key);
       let last = this.translated.get(key);
-      if (!last || !sameInputs(last.inputs, inputs)) {
+      if (!last || !inputsUnchanged(model, key, last.inputs)) {
+        const inputs = translateInputs(model, key);
         const config = translateProxy(model, key)!;
         let resources = last?.resources ?? null;
         // Not ready (e.g. no certificate yet): the proxy keeps its last good resources.

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { UpstreamConfig } from '../../../src/model/discovery-chain/types.js';
 import type { IntentionSet, IntentionSource, MeshModel } from '../../../src/model/types.js';
 import { translateProxy } from '../../../src/translate/index.js';
-import { sameInputs, translateInputs } from '../../../src/translate/inputs.js';
+import { inputsUnchanged, translateInputs } from '../../../src/translate/inputs.js';
 import { encodeResource } from '../../../src/xds/resource-types.js';
 import { repoRoot } from '../../harness/binaries.js';
 import { TEST_CA_PEM, loadGoldenInput } from '../../golden/load-model.js';
@@ -117,11 +117,15 @@ describe('translateInputs', () => {
       const { model, proxyId } = loadGoldenInput(join(goldenDir, name, 'in.json'));
       const before = output(model, proxyId);
       const inputs = translateInputs(model, proxyId);
+      expect(inputsUnchanged(model, proxyId, inputs)).toBe(true);
+      // A list that is longer or shorter than the walk is a change too.
+      expect(inputsUnchanged(model, proxyId, [...inputs, 'one more'])).toBe(false);
+      if (inputs.length > 0) expect(inputsUnchanged(model, proxyId, inputs.slice(0, -1))).toBe(false);
       let changedOutputs = 0;
       for (const [what, mutated] of mutations(model)) {
         if (output(mutated, proxyId) === before) continue;
         changedOutputs += 1;
-        expect(sameInputs(inputs, translateInputs(mutated, proxyId)), `${what} changed the output but not the inputs`).toBe(false);
+        expect(inputsUnchanged(mutated, proxyId, inputs), `${what} changed the output but not the inputs`).toBe(false);
       }
       if (model.proxies.has(proxyId)) expect(changedOutputs).toBeGreaterThan(0);
     });
