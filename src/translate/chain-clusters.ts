@@ -11,7 +11,7 @@ import { upstreamTlsSocket } from './connect-tls.js';
 import { durationFromMs } from './duration.js';
 import { ADS_CONFIG_SOURCE, http2ProtocolOptions, toAny } from './envoy-parts.js';
 import { clusterLoadBalancing } from './load-balancer.js';
-import { NONE, memoByKey, memoByObject } from './memo.js';
+import { NONE, memoByKey, memoByObject, memoByObjects } from './memo.js';
 import { AGGREGATE_CLUSTER_TYPE, chainClusterName, spiffeServiceId } from './names.js';
 import { outlierDetection } from './outlier-detection.js';
 import { type Output, addResource } from './resource-list.js';
@@ -65,14 +65,13 @@ interface TargetClusterKey {
   protocol: Protocol;
   limits: UpstreamConfig['limits'] | null;
   passiveHealthCheck: UpstreamConfig['passiveHealthCheck'] | null;
-  tls: TlsParams;
   trustDomain: string;
   /** Plaintext to the instances of a service with no sidecars (as today's service clusters). */
   plaintext: boolean;
 }
 
-/** One target's EDS cluster, memoized on the target object plus every other input. */
-const targetCluster = memoByObject((target: ChainTarget, key: string) => {
+/** One target's EDS cluster, memoized on the target and TLS parameter objects plus every other input. */
+const targetCluster = memoByObjects((target: ChainTarget, tls: TlsParams, key: string) => {
   const k = JSON.parse(key) as TargetClusterKey;
   const spiffeId = target.externalSni ? undefined : spiffeServiceId(target.service, { datacenter: target.datacenter, trustDomain: k.trustDomain });
   return Cluster.fromPartial({
@@ -87,7 +86,7 @@ const targetCluster = memoByObject((target: ChainTarget, key: string) => {
     // As Consul does: no panic mode, so unhealthy endpoints never get traffic.
     commonLbConfig: { healthyPanicThreshold: { value: 0 } },
     ...http2ProtocolOptions(k.protocol),
-    ...(k.plaintext ? {} : { transportSocket: upstreamTlsSocket(target.externalSni ?? target.sni, spiffeId, k.tls) }),
+    ...(k.plaintext ? {} : { transportSocket: upstreamTlsSocket(target.externalSni ?? target.sni, spiffeId, tls) }),
   });
 });
 
@@ -135,11 +134,10 @@ function addTargetCluster(
     protocol: config?.protocol ?? chain.protocol,
     limits: config?.limits ?? null,
     passiveHealthCheck: config?.passiveHealthCheck ?? null,
-    tls: model.meshTls.outgoing,
     trustDomain: model.trustDomain,
     plaintext: own === undefined && service !== undefined && isOutsideMesh(service),
   };
-  const cluster = targetCluster(target, JSON.stringify(key));
+  const cluster = targetCluster(target, model.meshTls.outgoing, JSON.stringify(key));
   const cla = targetAssignment(own ?? service ?? NONE, name);
   addResource(out, { typeUrl: TypeUrl.Cluster, name, message: cluster });
   addResource(out, { typeUrl: TypeUrl.Endpoint, name, message: cla });

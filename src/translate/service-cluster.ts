@@ -6,7 +6,7 @@ import type { DeepPartial, TransportSocket } from '../../generated/envoy/config/
 import type { Protocol, ServiceModel, TlsParams } from '../model/types.js';
 import { upstreamTlsSocket } from './connect-tls.js';
 import { ADS_CONFIG_SOURCE, CONNECT_TIMEOUT, http2ProtocolOptions } from './envoy-parts.js';
-import { memoByObject } from './memo.js';
+import { memoByObjects } from './memo.js';
 import { type NameFacts, spiffeServiceId, upstreamClusterName } from './names.js';
 
 /** The model-level facts an upstream cluster depends on besides its service. */
@@ -42,8 +42,8 @@ export function buildMeshCluster(service: string, protocol: Protocol, facts: Clu
  * A service with Connect sidecars is reached over mTLS. One with instances but no sidecar is
  * outside the mesh: its instances cannot speak Connect TLS, so they are reached in plaintext.
  */
-const memo = memoByObject((service: ServiceModel, key: string) => {
-  const facts = JSON.parse(key) as ClusterFacts;
+const memo = memoByObjects((service: ServiceModel, tls: TlsParams, key: string) => {
+  const facts: ClusterFacts = { ...(JSON.parse(key) as NameFacts), tls };
   return isOutsideMesh(service)
     ? buildEdsCluster(upstreamClusterName(service.name, facts), service.protocol)
     : buildMeshCluster(service.name, service.protocol, facts);
@@ -54,12 +54,9 @@ export function isOutsideMesh(service: ServiceModel): boolean {
   return service.sidecars.length === 0 && service.instances.length > 0;
 }
 
-export function clusterFactsKey(facts: ClusterFacts): string {
-  return JSON.stringify({ datacenter: facts.datacenter, trustDomain: facts.trustDomain, tls: facts.tls });
-}
-
+/** Memoized on the service and the TLS parameters (shared model objects) and the names' facts. */
 export function serviceCluster(service: ServiceModel, facts: ClusterFacts): Cluster {
-  return memo(service, clusterFactsKey(facts));
+  return memo(service, facts.tls, JSON.stringify({ datacenter: facts.datacenter, trustDomain: facts.trustDomain }));
 }
 
 /** The cluster of a service that does not exist (yet): EDS with no endpoints, plain TCP. */
