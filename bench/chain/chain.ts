@@ -152,9 +152,17 @@ export interface MeshgateStages {
  * ms), and when meshgate first sent the change to each proxy (epoch ms, by node.id).
  */
 async function meshgateStages(adminUrl: string, writtenAt: number): Promise<{ stages: Record<keyof MeshgateStages, number>; sentAt: Map<string, number> } | null> {
-  const res = await httpGet(`${adminUrl}/debug/changes?limit=10`, { timeoutMs: 5000 });
-  if (res.status !== 200) return null;
-  const changes = (JSON.parse(res.body) as { changes: Change[] }).changes.filter((c) => Date.parse(c.at) >= writtenAt - 50 && c.proxies.length > 0);
+  // A few changes are enough (an event makes one or two): each trace lists its 250 proxies, and a
+  // larger read would add megabytes of garbage to meshgate's heap just before the next event.
+  let all: Change[] = [];
+  for (const limit of [3, 20]) {
+    const res = await httpGet(`${adminUrl}/debug/changes?limit=${limit}`, { timeoutMs: 5000 });
+    if (res.status !== 200) return null;
+    all = (JSON.parse(res.body) as { changes: Change[] }).changes;
+    // Read more only when even the oldest one returned is the event's (some may be missing).
+    if (all.length < limit || Date.parse(all.at(-1)!.at) < writtenAt - 50) break;
+  }
+  const changes = all.filter((c) => Date.parse(c.at) >= writtenAt - 50 && c.proxies.length > 0);
   if (changes.length === 0) return null;
   const latest = (pick: (p: Change['proxies'][number]) => string | null): number =>
     Math.max(...changes.flatMap((c) => c.proxies.map((p) => (pick(p) === null ? NaN : Date.parse(pick(p)!))).filter(Number.isFinite))) - writtenAt;
@@ -187,7 +195,21 @@ export interface PeerChain {
   kinds: Partial<Record<EventKind, KindResult>>;
   /** Unaffected proxies that received something, by resource type, over all events (e.g. { rds: 3 }). */
   unaffectedByType: Record<string, number>;
+  /** Each measured event in the order written: where its time went (for finding what makes a slow one slow). */
+  events: EventRecord[];
   errors: string[];
+}
+
+export interface EventRecord {
+  kind: EventKind;
+  /** ms since the first measured event was written. */
+  at: number;
+  /** Write -> every affected proxy (null: timed out). */
+  allMs: number | null;
+  /** meshgate's stages, ms after the write (null: no trace). */
+  stages: Record<keyof MeshgateStages, number> | null;
+  /** meshgate sent -> the proxy has it: the slowest proxy. */
+  sentToHasMaxMs: number | null;
 }
 
 export interface ChainResult {
@@ -515,7 +537,7 @@ async function runPeer(peer: ChainPeer, ctx: PhaseContext): Promise<PeerChain> {
   const { consul, opts, log } = ctx;
   const group = new ProcessGroup(ctx.group.logDir);
   const proxies = opts.services * opts.instances;
-  const r: PeerChain = { peer, status: 'ok', failure: null, proxies, affected: opts.users * opts.instances, connectMs: null, kinds: {}, unaffectedByType: {}, errors: [] };
+  const r: PeerChain = { peer, status: 'ok', failure: null, proxies, affected: opts.users * opts.instances, connectMs: null, kinds: {}, unaffectedByType: {}, events: [], errors: [] };
   let side: Side | null = null;
   let adminUrl: string | null = null;
   try {
@@ -565,6 +587,7 @@ async function runPeer(peer: ChainPeer, ctx: PhaseContext): Promise<PeerChain> {
       sentToHas: [],
     });
     const samples = new Map<EventKind, Samples>(EVENT_KINDS.map((kind) => [kind, newSamples()]));
+    let firstWrite: number | undefined;
     // The first event of each kind only warms up both sides (code paths run for the first time); it is not measured.
     for (let k = 0; k < WARMUP_EVENTS + opts.events; k++) {
       for (const kind of EVENT_KINDS) {
@@ -593,15 +616,24 @@ async function runPeer(peer: ChainPeer, ctx: PhaseContext): Promise<PeerChain> {
           sm.all.push(round(Math.max(...times), 1));
           for (const t of times) sm.perProxy.push(round(t, 1));
         }
+        const allMs = side.doneAt.size < side.affected.size ? null : sm.all.at(-1)!;
         await quiet(side, opts.quietMs);
         probeAbort.abort();
         const traced = adminUrl === null ? null : await meshgateStages(adminUrl, writtenAt);
+        let sentToHasMax: number | null = null;
         if (traced) {
           for (const [stage, ms] of Object.entries(traced.stages)) if (Number.isFinite(ms)) sm.stages[stage as keyof MeshgateStages].push(ms);
           for (const [c, at] of side.doneAt) {
             const sent = traced.sentAt.get(c.options.nodeId);
-            if (sent !== undefined) sm.sentToHas.push(performance.timeOrigin + at - sent);
+            if (sent === undefined) continue;
+            const ms = performance.timeOrigin + at - sent;
+            sm.sentToHas.push(ms);
+            sentToHasMax = Math.max(sentToHasMax ?? ms, ms);
           }
+        }
+        if (k >= WARMUP_EVENTS) {
+          firstWrite ??= tWrite;
+          r.events.push({ kind, at: round(tWrite - firstWrite, 0), allMs, stages: traced?.stages ?? null, sentToHasMaxMs: sentToHasMax === null ? null : round(sentToHasMax, 1) });
         }
         for (const c of side.clients) {
           const got = c.sinceMark;
