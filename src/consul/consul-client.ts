@@ -8,6 +8,13 @@ export interface ConsulClientOptions {
   token?: string;
   /** Default blocking `wait`, e.g. '30s'. */
   wait?: string;
+  /**
+   * Each blocking query waits a random part of `wait`, from (1 - waitJitter) × wait to wait
+   * (default 0.25; 0: exactly `wait`). Watches started together then stop returning together: without it,
+   * every idle watch renews in the same moment every `wait`, a burst of hundreds of requests at
+   * once on a large mesh.
+   */
+  waitJitter?: number;
   /** Timeout of a non-blocking request, ms. */
   requestTimeoutMs?: number;
   /** For tests: the fetch to use (default: the global one). */
@@ -59,10 +66,13 @@ export function parseWait(wait: string): number {
   return n * unit;
 }
 
+const DEFAULT_WAIT_JITTER = 0.25;
+
 export class ConsulClient {
   readonly baseUrl: string;
   private readonly token: string;
   private readonly wait: string;
+  private readonly waitJitter: number;
   private readonly requestTimeoutMs: number;
   private readonly fetchFn: typeof fetch;
 
@@ -72,6 +82,8 @@ export class ConsulClient {
     this.token = options.token ?? '';
     this.wait = options.wait ?? '30s';
     parseWait(this.wait);
+    this.waitJitter = options.waitJitter ?? DEFAULT_WAIT_JITTER;
+    if (!(this.waitJitter >= 0 && this.waitJitter < 1)) throw new MeshgateError('CONFIG_INVALID', `waitJitter ${this.waitJitter}: must be at least 0 and below 1`);
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
     this.fetchFn = options.fetch ?? fetch;
   }
@@ -103,14 +115,16 @@ export class ConsulClient {
     options: { index?: number; wait?: string; signal?: AbortSignal; notFoundAsNull?: boolean } = {},
   ): Promise<BlockingResult<T>> {
     const index = options.index ?? 0;
-    const wait = options.wait ?? this.wait;
     let url = path;
+    let timeoutMs = this.requestTimeoutMs;
     if (index > 0) {
+      const fullMs = parseWait(options.wait ?? this.wait);
+      const waitMs = this.waitJitter === 0 ? fullMs : Math.max(1, Math.round(fullMs * (1 - Math.random() * this.waitJitter)));
       const sep = path.includes('?') ? '&' : '?';
-      url = `${path}${sep}index=${index}&wait=${encodeURIComponent(wait)}`;
+      url = `${path}${sep}index=${index}&wait=${waitMs}ms`;
+      // Consul adds up to wait/16 of jitter; leave room for it and for a slow answer.
+      timeoutMs = Math.round(waitMs * 1.1) + this.requestTimeoutMs;
     }
-    // Consul adds up to wait/16 of jitter; leave room for it and for a slow answer.
-    const timeoutMs = index > 0 ? parseWait(wait) * 1.1 + this.requestTimeoutMs : this.requestTimeoutMs;
     const { body, headers } = await this.request<T>(url, timeoutMs, options.signal, 'GET', undefined, options.notFoundAsNull);
     const raw = headers.get('x-consul-index');
     let next = raw !== null && /^\d+$/.test(raw.trim()) ? Number(raw) : 0;

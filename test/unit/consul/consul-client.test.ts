@@ -22,22 +22,32 @@ const json = (body: unknown, index?: string, status = 200) => () =>
 describe('ConsulClient.blockingGet', () => {
   it('sends index and wait, returns the new index, and the token', async () => {
     const calls: Call[] = [];
-    const client = new ConsulClient({ address: '127.0.0.1:8500', token: 'secret', wait: '7s', fetch: fakeFetch([json(['a'], '5'), json(['b'], '9')], calls) });
+    const client = new ConsulClient({ address: '127.0.0.1:8500', token: 'secret', wait: '7s', waitJitter: 0, fetch: fakeFetch([json(['a'], '5'), json(['b'], '9')], calls) });
     expect(await client.blockingGet('/v1/config/http-route')).toEqual({ body: ['a'], index: 5, aclDefaultPolicy: null });
     expect(await client.blockingGet('/v1/config/http-route', { index: 5 })).toEqual({ body: ['b'], index: 9, aclDefaultPolicy: null });
     expect(calls[0]!.url).toBe('http://127.0.0.1:8500/v1/config/http-route');
-    expect(calls[1]!.url).toBe('http://127.0.0.1:8500/v1/config/http-route?index=5&wait=7s');
+    expect(calls[1]!.url).toBe('http://127.0.0.1:8500/v1/config/http-route?index=5&wait=7000ms');
     expect(calls[1]!.headers['x-consul-token']).toBe('secret');
   });
 
   it('resets the index to 0 when it goes backwards or the header is missing or invalid', async () => {
     const calls: Call[] = [];
-    const client = new ConsulClient({ address: 'http://c:8500/', fetch: fakeFetch([json([], '3'), json([]), json([], 'abc'), json([], '12')], calls) });
+    const client = new ConsulClient({ address: 'http://c:8500/', waitJitter: 0, fetch: fakeFetch([json([], '3'), json([]), json([], 'abc'), json([], '12')], calls) });
     expect((await client.blockingGet('/x', { index: 10 })).index).toBe(0);
     expect((await client.blockingGet('/x', { index: 10 })).index).toBe(0);
     expect((await client.blockingGet('/x', { index: 10 })).index).toBe(0);
     expect((await client.blockingGet('/x', { index: 10 })).index).toBe(12);
-    expect(calls[0]!.url).toBe('http://c:8500/x?index=10&wait=30s');
+    expect(calls[0]!.url).toBe('http://c:8500/x?index=10&wait=30000ms');
+  });
+
+  it('waits a random 75-100 % of the wait by default, so watches started together do not renew together', async () => {
+    const calls: Call[] = [];
+    const client = new ConsulClient({ address: 'c:8500', wait: '20s', fetch: fakeFetch(Array.from({ length: 40 }, () => json([], '12')), calls) });
+    for (let i = 0; i < 40; i++) await client.blockingGet('/x', { index: 11 });
+    const waits = calls.map((c) => Number(/[?&]wait=(\d+)ms$/.exec(c.url)![1]));
+    for (const w of waits) expect(w).toBeGreaterThanOrEqual(15_000), expect(w).toBeLessThanOrEqual(20_000);
+    expect(new Set(waits).size).toBeGreaterThan(30);
+    expect(() => new ConsulClient({ address: 'c:8500', waitJitter: 1 })).toThrow(/waitJitter/);
   });
 
   it('throws CONSUL_BAD_RESPONSE on a non-2xx status or bad JSON', async () => {
