@@ -25,7 +25,7 @@ class InputComparer implements InputSink {
   }
 }
 import type { CompiledChain } from '../model/discovery-chain/types.js';
-import { upstreamConfigKey, type MeshModel } from '../model/types.js';
+import { upstreamConfigKey, type MeshModel, type ProxyModel, type Upstream } from '../model/types.js';
 import { identityService } from './connect-tls.js';
 
 /**
@@ -64,6 +64,34 @@ export function inputsUnchanged(model: MeshModel, proxyKey: string, previous: re
   return comparer.same();
 }
 
+/** What translating one upstream of a sidecar reads (src/translate/sidecar-upstream.ts): the proxy-level facts it uses, and the upstream's own inputs. */
+function walkUpstreamInputs(model: MeshModel, proxy: ProxyModel, upstream: Upstream, index: number, inputs: InputSink): void {
+  inputs.push(upstream);
+  inputs.push(index);
+  inputs.push(proxy.id);
+  inputs.push(model.datacenter);
+  inputs.push(model.trustDomain);
+  inputs.push(model.meshTls);
+  inputs.push(model.accessLogs);
+  upstreamInputs(model, identityService(proxy), upstream.destinationName, inputs);
+  // The chain compiled with the upstream's overrides, and its targets.
+  if (upstream.chain !== undefined) chainInputs(model, model.chains.get(upstream.chain), inputs);
+}
+
+/** Everything translating the upstream reads, in a fixed order. */
+export function upstreamTranslationInputs(model: MeshModel, proxy: ProxyModel, upstream: Upstream, index: number): readonly unknown[] {
+  const inputs: unknown[] = [];
+  walkUpstreamInputs(model, proxy, upstream, index, inputs);
+  return inputs;
+}
+
+/** Whether the upstream's inputs are still `previous` (upstreamTranslationInputs of an earlier model), without collecting them. */
+export function upstreamInputsUnchanged(model: MeshModel, proxy: ProxyModel, upstream: Upstream, index: number, previous: readonly unknown[]): boolean {
+  const comparer = new InputComparer(previous);
+  walkUpstreamInputs(model, proxy, upstream, index, comparer);
+  return comparer.same();
+}
+
 function walkInputs(model: MeshModel, proxyKey: string, inputs: InputSink): void {
   const proxy = model.proxies.get(proxyKey);
   if (proxy === undefined) return;
@@ -80,11 +108,7 @@ function walkInputs(model: MeshModel, proxyKey: string, inputs: InputSink): void
     inputs.push(identity === undefined ? undefined : model.intentions.byDestination.get(identity));
     inputs.push(model.intentions.byDestination.get('*'));
     inputs.push(model.intentions.defaultAllow);
-    for (const u of proxy.upstreams) {
-      upstreamInputs(model, identity, u.destinationName, inputs);
-      // The chain compiled with the upstream's overrides, and its targets.
-      if (u.chain !== undefined) chainInputs(model, model.chains.get(u.chain), inputs);
-    }
+    proxy.upstreams.forEach((u, index) => walkUpstreamInputs(model, proxy, u, index, inputs));
     return;
   }
   const policies = model.edgePolicies?.gateways.get(proxy.service);

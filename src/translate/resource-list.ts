@@ -17,6 +17,12 @@ export function addResource(out: Output, resource: DesiredResource): void {
   if (!out.resources.has(key)) out.resources.set(key, resource);
 }
 
+/** Adds everything `part` holds (resources already in `out` are kept, as addResource does). */
+export function addOutput(out: Output, part: Output): void {
+  for (const [key, resource] of part.resources) if (!out.resources.has(key)) out.resources.set(key, resource);
+  for (const [key, problem] of part.problems) out.problems.set(key, problem);
+}
+
 export function addProblem(out: Output, problem: Problem): void {
   out.problems.set(JSON.stringify([problem.code, problem.object, problem.field, problem.message]), problem);
 }

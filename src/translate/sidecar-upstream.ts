@@ -11,7 +11,8 @@ import { chainRouteConfig } from './chain-routes.js';
 import { catchAllRouteConfig, httpConnectionManagerFilter, isHttpProtocol, singleFilterListener, tcpProxyFilter } from './envoy-parts.js';
 import { memoByKey } from './memo.js';
 import { upstreamListenerName, upstreamRouteName, upstreamStatPrefix, upstreamVirtualHostName } from './names.js';
-import { type Output, addProblem, addResource } from './resource-list.js';
+import { upstreamInputsUnchanged, upstreamTranslationInputs } from './inputs.js';
+import { type Output, addOutput, addProblem, addResource, newOutput } from './resource-list.js';
 import { addServiceCluster } from './upstream-service.js';
 
 /**
@@ -60,7 +61,21 @@ function startCluster(out: Output, chain: CompiledChain, proxy: ProxyModel, inde
   return fallback ? resolverClusterName(chain, fallback) : '';
 }
 
+/** Each upstream's last translation and what it read: a change of one upstream's chain does not translate the proxy's others again. */
+const translatedUpstreams = new WeakMap<Upstream, { inputs: readonly unknown[]; out: Output }>();
+
 export function addUpstream(out: Output, model: MeshModel, proxy: ProxyModel, upstream: Upstream, index: number): void {
+  let last = translatedUpstreams.get(upstream);
+  if (last === undefined || !upstreamInputsUnchanged(model, proxy, upstream, index, last.inputs)) {
+    const own = newOutput();
+    translateUpstream(own, model, proxy, upstream, index);
+    last = { inputs: upstreamTranslationInputs(model, proxy, upstream, index), out: own };
+    translatedUpstreams.set(upstream, last);
+  }
+  addOutput(out, last.out);
+}
+
+function translateUpstream(out: Output, model: MeshModel, proxy: ProxyModel, upstream: Upstream, index: number): void {
   const destination = upstream.destinationName;
   const service = model.services.get(destination);
   if (service === undefined) {

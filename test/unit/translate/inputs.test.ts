@@ -131,3 +131,25 @@ describe('translateInputs', () => {
     });
   }
 });
+
+/** The model with new upstream objects: nothing of the per-upstream memo applies to it. */
+function withFreshUpstreams(m: MeshModel): MeshModel {
+  return { ...m, proxies: new Map([...m.proxies].map(([k, p]) => [k, p.kind === 'connect-proxy' ? { ...p, upstreams: p.upstreams.map((u) => ({ ...u })) } : p])) };
+}
+
+// A sidecar's upstreams are translated once each and reused while their own inputs stay the same
+// objects (src/translate/sidecar-upstream.ts): after every kind of change, the proxy's output must
+// equal a translation from scratch.
+describe('per-upstream translations', () => {
+  for (const name of cases) {
+    it(`are reused only while nothing they read changed (${name})`, () => {
+      const { model, proxyId } = loadGoldenInput(join(goldenDir, name, 'in.json'));
+      if (model.proxies.get(proxyId)?.kind !== 'connect-proxy') return;
+      for (const [what, mutated] of mutations(model)) {
+        output(model, proxyId); // the original's upstream translations are in the memo
+        expect(output(mutated, proxyId), `${what}: an upstream kept a stale translation`).toBe(output(withFreshUpstreams(mutated), proxyId));
+      }
+    });
+  }
+});
+
