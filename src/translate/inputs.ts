@@ -2,7 +2,11 @@
 // (src/model/share-unchanged.ts), equal inputs mean an equal translation, so it can be skipped.
 // One walk over the model serves both uses: collecting a proxy's inputs, and checking them
 // against the ones collected last time without building a new list (most proxies are unchanged
-// by most Consul changes).
+// by most Consul changes). The same holds for each upstream of a sidecar, whose walk is part of
+// its proxy's (src/translate/sidecar-upstream.ts reuses an upstream's translation).
+import type { CompiledChain } from '../model/discovery-chain/types.js';
+import { upstreamConfigKey, type MeshModel, type ProxyModel, type Upstream } from '../model/types.js';
+import { identityService } from './connect-tls.js';
 
 /** Takes a proxy's inputs one by one, in a fixed order. */
 interface InputSink {
@@ -24,9 +28,6 @@ class InputComparer implements InputSink {
     return !this.differs && this.next === this.previous.length;
   }
 }
-import type { CompiledChain } from '../model/discovery-chain/types.js';
-import { upstreamConfigKey, type MeshModel, type ProxyModel, type Upstream } from '../model/types.js';
-import { identityService } from './connect-tls.js';
 
 /**
  * What reaching `service` reads: the service, its chain, the downstream's upstream config, and
