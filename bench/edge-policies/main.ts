@@ -42,6 +42,7 @@ function token(privateKey: ReturnType<typeof generateKeyPairSync>['privateKey'])
 
 /** The routes, one per policy combination (route `<side>-route`, path `/<side>/`). */
 const SIDES = ['open', 'jwt', 'limited', 'secured'] as const;
+const EDGE_NODE = 'edge-node';
 type Side = (typeof SIDES)[number];
 const DESCRIBE: Record<Side, string> = { open: 'no policy', jwt: 'JWT', limited: 'local rate limit', secured: 'JWT + local rate limit' };
 
@@ -72,32 +73,31 @@ runCli('edge-policies', USAGE, async (argv) => {
     const [webPort, edgePort] = (await freePorts(2)) as [number, number];
     web = await startDemoService({ name: 'web', port: webPort });
     await consul.api.registerService({ ID: 'web', Name: 'web', Port: webPort, Address: '127.0.0.1' });
+    // The gateway is registered in the catalog on a node of its own, not with the agent: an
+    // agent-registered gateway makes Consul 1.15.4's agent watch it itself, and that watch can
+    // panic (index out of range in BoundAPIGatewayListenerFromStructs) while routes are being bound.
+    await consul.api.put('/v1/catalog/register', {
+      Node: EDGE_NODE,
+      Address: '127.0.0.1',
+      Service: { ID: 'edge', Service: 'edge', Kind: 'api-gateway', Port: edgePort, Address: '127.0.0.1' },
+    });
     await consul.api.putConfigEntry({ Kind: 'service-defaults', Name: 'web', Protocol: 'http' });
     await consul.api.putConfigEntry({ Kind: 'api-gateway', Name: 'edge', Listeners: [{ Name: 'http', Port: edgePort, Protocol: 'http' }] });
+    const [xdsHost, xdsPort] = meshgate.xdsAddr.split(':') as [string, string];
+    const boot = envoyBootstrap({ proxyId: 'edge', serviceName: 'edge', kind: 'api-gateway', nodeName: EDGE_NODE, xdsHost, xdsPort: Number(xdsPort) });
+    await startEnvoy(boot as Record<string, unknown>, group, { adminPort: 0, logLevel: 'warning' });
+    const mesh = { consul, edgeUrl: `http://127.0.0.1:${edgePort}` };
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'bench', alg: 'RS256' };
     for (const name of SIDES) {
       const prefix = `/${name}/`;
-      await consul.api.putConfigEntry({
+      await mesh.consul.api.putConfigEntry({
         Kind: 'http-route',
         Name: `${name}-route`,
         Parents: [{ Kind: 'api-gateway', Name: 'edge', SectionName: 'http' }],
         Rules: [{ Matches: [{ Path: { Match: 'prefix', Value: prefix } }], Filters: { URLRewrite: { Path: '/' } }, Services: [{ Name: 'web' }] }],
       });
     }
-    // The gateway's service is registered only once Consul has bound every route to it: Consul
-    // 1.15.4's agent can panic (index out of range in BoundAPIGatewayListenerFromStructs) when its
-    // own watch of a registered gateway reads the bound gateway while routes are still being bound.
-    await eventually(async () => {
-      const bound = await consul.api.get<{ Listeners?: { Routes?: unknown[] }[] } | null>('/v1/config/bound-api-gateway/edge').catch(() => null);
-      return (bound?.Listeners?.[0]?.Routes?.length ?? 0) === SIDES.length;
-    }, { timeoutMs: 30_000, intervalMs: 100 });
-    await consul.api.registerService({ ID: 'edge', Name: 'edge', Kind: 'api-gateway', Port: edgePort, Address: '127.0.0.1' });
-    const self = await consul.api.get<{ Config: { NodeName: string } }>('/v1/agent/self');
-    const [xdsHost, xdsPort] = meshgate.xdsAddr.split(':') as [string, string];
-    const boot = envoyBootstrap({ proxyId: 'edge', serviceName: 'edge', kind: 'api-gateway', nodeName: self.Config.NodeName, xdsHost, xdsPort: Number(xdsPort) });
-    await startEnvoy(boot as Record<string, unknown>, group, { adminPort: 0, logLevel: 'warning' });
-    const mesh = { consul, edgeUrl: `http://127.0.0.1:${edgePort}` };
-    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'bench', alg: 'RS256' };
     const kv = (key: string, doc: unknown) => fetch(`${mesh.consul.httpUrl}/v1/kv/meshgate/${key}`, { method: 'PUT', body: JSON.stringify(doc) });
     await kv('jwt/bench', {
       Kind: 'jwt-provider',
