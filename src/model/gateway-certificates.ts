@@ -32,8 +32,13 @@ const HOST = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{
 
 type Checked = { ok: true; cert: GatewayCertificate } | { ok: false; field: string; message: string };
 
-/** Parses and checks one entry; never puts key material in a message. */
-export function checkCertificate(entry: InlineCertificateEntry, now: number): Checked {
+/** What an entry's PEMs say, whatever the time: the dates and hosts of a readable certificate whose key matches, or what is wrong. */
+type Read =
+  | { ok: true; notBefore: Date; notAfter: Date; hosts: string[] | { message: string } }
+  | { ok: false; field: string; message: string };
+
+/** Parses the PEMs of one entry; never puts key material in a message. */
+function readCertificate(entry: InlineCertificateEntry): Read {
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(entry.Certificate);
@@ -49,21 +54,40 @@ export function checkCertificate(entry: InlineCertificateEntry, now: number): Ch
   if (!x509.checkPrivateKey(key)) {
     return { ok: false, field: 'PrivateKey', message: 'the private key does not match the certificate' };
   }
-  const notAfter = new Date(x509.validTo);
-  if (Number.isNaN(notAfter.getTime()) || notAfter.getTime() <= now) {
-    return { ok: false, field: 'Certificate', message: `the certificate expired at ${notAfter.toISOString()}` };
-  }
-  const notBefore = new Date(x509.validFrom);
-  if (notBefore.getTime() > now) {
-    return { ok: false, field: 'Certificate', message: `the certificate is not valid before ${notBefore.toISOString()}` };
-  }
   const hosts: string[] = [];
+  let badHost: string | null = null;
   for (const h of [commonName(x509.subject), ...dnsNames(x509.subjectAltName)]) {
     const host = h.trim().toLowerCase();
     if (host === '' || hosts.includes(host)) continue;
-    if (!HOST.test(host)) return { ok: false, field: 'Certificate', message: `host '${host}' in the certificate must be a valid DNS hostname` };
+    if (!HOST.test(host)) {
+      badHost = host;
+      break;
+    }
     hosts.push(host);
   }
+  return {
+    ok: true,
+    notBefore: new Date(x509.validFrom),
+    notAfter: new Date(x509.validTo),
+    hosts: badHost === null ? hosts : { message: `host '${badHost}' in the certificate must be a valid DNS hostname` },
+  };
+}
+
+/** Checks one entry at `now`: readable, key matching, within its dates, hosts valid. */
+export function checkCertificate(entry: InlineCertificateEntry, now: number): Checked {
+  return checkRead(entry, readCertificate(entry), now);
+}
+
+function checkRead(entry: InlineCertificateEntry, read: Read, now: number): Checked {
+  if (!read.ok) return read;
+  const { notBefore, notAfter, hosts } = read;
+  if (Number.isNaN(notAfter.getTime()) || notAfter.getTime() <= now) {
+    return { ok: false, field: 'Certificate', message: `the certificate expired at ${notAfter.toISOString()}` };
+  }
+  if (notBefore.getTime() > now) {
+    return { ok: false, field: 'Certificate', message: `the certificate is not valid before ${notBefore.toISOString()}` };
+  }
+  if (!Array.isArray(hosts)) return { ok: false, field: 'Certificate', message: hosts.message };
   return {
     ok: true,
     cert: {
@@ -74,6 +98,21 @@ export function checkCertificate(entry: InlineCertificateEntry, now: number): Ch
       notAfter: notAfter.toISOString(),
     },
   };
+}
+
+/**
+ * Each inline-certificate entry object read once (schema and PEMs): Consul answers with the same
+ * objects until an entry changes, and only the clock checks are made again on every build.
+ */
+const readEntries = new WeakMap<object, { parsed: ReturnType<typeof inlineCertificateSchema.safeParse>; read: Read | null }>();
+
+function readEntry(raw: unknown): { parsed: ReturnType<typeof inlineCertificateSchema.safeParse>; read: Read | null } {
+  const cached = raw !== null && typeof raw === 'object' ? readEntries.get(raw) : undefined;
+  if (cached) return cached;
+  const parsed = inlineCertificateSchema.safeParse(raw);
+  const result = { parsed, read: parsed.success ? readCertificate(parsed.data) : null };
+  if (raw !== null && typeof raw === 'object') readEntries.set(raw, result);
+  return result;
 }
 
 /**
@@ -89,12 +128,12 @@ export function buildGatewayCertificates(
   const out = new Map<string, GatewayCertificate>();
   for (const [i, raw] of entries.entries()) {
     const object = entryObject('inline-certificate', raw, i);
-    const parsed = inlineCertificateSchema.safeParse(raw);
+    const { parsed, read } = readEntry(raw);
     if (!parsed.success) {
       problems.push(...issueProblems(parsed.error, object));
       continue;
     }
-    const checked = checkCertificate(parsed.data, now);
+    const checked = checkRead(parsed.data, read!, now);
     if (checked.ok) {
       out.set(parsed.data.Name, checked.cert);
       continue;
@@ -111,37 +150,17 @@ export function buildGatewayCertificates(
   return new Map([...out.entries()].sort(([a], [b]) => byString(a, b)));
 }
 
-/** notBefore and notAfter (epoch ms) by inline-certificate entry object; null when it has no readable certificate. */
-const validityOf = new WeakMap<object, readonly [number, number] | null>();
-
-function validity(raw: unknown): readonly [number, number] | null {
-  if (raw === null || typeof raw !== 'object') return null;
-  let known = validityOf.get(raw);
-  if (known === undefined) {
-    const parsed = inlineCertificateSchema.safeParse(raw);
-    known = null;
-    if (parsed.success) {
-      try {
-        const x509 = new X509Certificate(parsed.data.Certificate);
-        known = [Date.parse(x509.validFrom), Date.parse(x509.validTo)];
-      } catch {
-        // not a certificate: checkCertificate reports it
-      }
-    }
-    validityOf.set(raw, known);
-  }
-  return known;
-}
-
 /**
  * The next moment (epoch ms) after `now` at which the clock alone changes a verdict of
  * checkCertificate on these inline-certificate entries: a certificate becoming valid (notBefore) or
- * expiring (notAfter). Null when none is ahead. Each entry object is read once.
+ * expiring (notAfter). Null when none is ahead.
  */
 export function nextCertificateChange(entries: readonly unknown[], now: number): number | null {
   let next: number | null = null;
   for (const raw of entries) {
-    for (const at of validity(raw) ?? []) {
+    const { read } = readEntry(raw);
+    if (!read?.ok) continue;
+    for (const at of [read.notBefore.getTime(), read.notAfter.getTime()]) {
       if (at > now && (next === null || at < next)) next = at;
     }
   }

@@ -3,7 +3,8 @@ import { ClockTrigger } from '../../../src/app/clock-trigger.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { nextCertificateChange } from '../../../src/model/gateway-certificates.js';
+import { buildGatewayCertificates, nextCertificateChange } from '../../../src/model/gateway-certificates.js';
+import type { Problem } from '../../../src/model/types.js';
 import { certificateValidBetween } from '../../harness/certificates.js';
 
 beforeEach(() => {
@@ -75,5 +76,19 @@ describe('nextCertificateChange', () => {
     expect(nextCertificateChange([expired, inForce], now)).toBe(Date.parse('2026-03-01T00:00:00Z'));
     expect(nextCertificateChange([expired], now)).toBeNull();
     expect(nextCertificateChange([], now)).toBeNull();
+  });
+
+  it('reads an entry object once, but checks its dates again at every build', () => {
+    vi.useRealTimers();
+    const raw = entry('once', '2026-01-01T00:00:00Z', '2026-06-01T00:00:00Z');
+    const at = (iso: string) => {
+      const problems: Problem[] = [];
+      const certs = buildGatewayCertificates([raw], undefined, problems, Date.parse(iso));
+      return { names: [...certs.keys()], problems: problems.map((p) => p.message.split(';')[0]) };
+    };
+    expect(at('2025-12-31T00:00:00Z')).toEqual({ names: [], problems: ['the certificate is not valid before 2026-01-01T00:00:00.000Z'] });
+    expect(at('2026-03-01T00:00:00Z')).toEqual({ names: ['once'], problems: [] });
+    expect(at('2026-07-01T00:00:00Z')).toEqual({ names: [], problems: ['the certificate expired at 2026-06-01T00:00:00.000Z'] });
+    expect(nextCertificateChange([raw], Date.parse('2026-03-01T00:00:00Z'))).toBe(Date.parse('2026-06-01T00:00:00Z'));
   });
 });
