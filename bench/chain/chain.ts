@@ -32,6 +32,7 @@ import {
   waitReady,
   type Stats,
 } from '../lib/prop-shared.js';
+import { nodeTxnOp, sidecarCatalogRegistration } from '../lib/catalog.js';
 import { openFilesLimit } from '../scale/scale.js';
 import { AdsLoadClient, type TrafficCounters } from '../scale/ads-load-client.js';
 
@@ -251,34 +252,9 @@ export function upstreamsOf(s: number, o: Pick<ResolvedChainOptions, 'services' 
   return out;
 }
 
-function sidecarRegistration(s: number, k: number, p: number, o: ResolvedChainOptions): unknown {
-  return {
-    Node: nodeOf(p),
-    Address: '127.0.0.1',
-    SkipNodeUpdate: true,
-    Service: {
-      ID: proxyIdOf(s, k),
-      Service: `${serviceOf(s)}-sidecar-proxy`,
-      Kind: 'connect-proxy',
-      Address: '127.0.0.1',
-      Port: 21000 + p,
-      // As a sidecar_service registration would: the service's meta, which the subset filters read.
-      Meta: { version: versionOf(k) },
-      Proxy: {
-        DestinationServiceName: serviceOf(s),
-        DestinationServiceID: instanceIdOf(s, k),
-        LocalServiceAddress: '127.0.0.1',
-        LocalServicePort: 8080,
-        Upstreams: upstreamsOf(s, o).map((u, n) => ({ DestinationName: serviceOf(u), LocalBindPort: 10000 + n })),
-      },
-    },
-  };
-}
-
 async function register(consul: ConsulAgent, o: ResolvedChainOptions): Promise<void> {
   await consulCall(consul.httpUrl, 'PUT', '/v1/config', { Kind: 'proxy-defaults', Name: 'global', Config: { protocol: 'http' } });
-  const nodeOps = Array.from({ length: NODES }, (_, i) => ({ Node: { Verb: 'set', Node: { Node: nodeOf(i), Address: '127.0.0.1' } } }));
-  await consulTxn(consul.httpUrl, nodeOps);
+  await consulTxn(consul.httpUrl, Array.from({ length: NODES }, (_, i) => nodeTxnOp(nodeOf(i))));
   const all: { s: number; k: number; p: number }[] = [];
   for (let s = 0; s < o.services; s++) for (let k = 0; k < o.instances; k++) all.push({ s, k, p: all.length });
   const serviceOps = all.map(({ s, k, p }) => ({
@@ -286,7 +262,10 @@ async function register(consul: ConsulAgent, o: ResolvedChainOptions): Promise<v
   }));
   await mapLimit(chunks(serviceOps, 64), 4, (c) => consulTxn(consul.httpUrl, c));
   // The transaction API drops Proxy.Upstreams: the sidecars go through the catalog endpoint.
-  await mapLimit(all, 8, ({ s, k, p }) => consulCall(consul.httpUrl, 'PUT', '/v1/catalog/register', sidecarRegistration(s, k, p, o)));
+  // As a sidecar_service registration would: the service's meta, which the subset filters read.
+  const sidecar = ({ s, k, p }: (typeof all)[number]) =>
+    sidecarCatalogRegistration({ id: proxyIdOf(s, k), service: s, destinationId: instanceIdOf(s, k), meta: { version: versionOf(k) }, node: nodeOf(p), port: 21000 + p, localPort: 8080, upstreams: upstreamsOf(s, o) });
+  await mapLimit(all, 8, (one) => consulCall(consul.httpUrl, 'PUT', '/v1/catalog/register', sidecar(one)));
   const sample = (await consulCall<{ ServiceProxy?: { Upstreams?: unknown[] } }[]>(consul.httpUrl, 'GET', `/v1/catalog/service/${serviceOf(1)}-sidecar-proxy`))[0];
   if ((sample?.ServiceProxy?.Upstreams?.length ?? 0) !== o.upstreams) throw new Error(`sidecar registration lost its upstreams: ${JSON.stringify(sample?.ServiceProxy)}`);
 }

@@ -13,8 +13,11 @@ export const nodeTxnOp = (node: string): unknown => ({ Node: { Verb: 'set', Node
 export interface SidecarSpec {
   /** The sidecar's service ID. */
   id: string;
-  /** It fronts svc-<service>, instance ID svc-<service>. */
+  /** It fronts svc-<service>, instance ID `destinationId` (default svc-<service>). */
   service: number;
+  destinationId?: string;
+  /** Service meta, as a sidecar_service registration copies it from its service. */
+  meta?: Record<string, string>;
   node: string;
   port: number;
   localPort: number;
@@ -34,9 +37,10 @@ export function sidecarCatalogRegistration(s: SidecarSpec): unknown {
       Kind: 'connect-proxy',
       Address: '127.0.0.1',
       Port: s.port,
+      ...(s.meta ? { Meta: s.meta } : {}),
       Proxy: {
         DestinationServiceName: `svc-${s.service}`,
-        DestinationServiceID: `svc-${s.service}`,
+        DestinationServiceID: s.destinationId ?? `svc-${s.service}`,
         LocalServiceAddress: '127.0.0.1',
         LocalServicePort: s.localPort,
         Upstreams: s.upstreams.map((u, k) => ({ DestinationName: `svc-${u}`, LocalBindPort: 10000 + k })),

@@ -26,6 +26,7 @@ import {
   type MeshgateProcess,
   type Stats,
 } from '../lib/prop-shared.js';
+import { nodeTxnOp, serviceTxnOp, sidecarCatalogRegistration } from '../lib/catalog.js';
 import { openFilesLimit } from '../scale/scale.js';
 import { AdsLoadClient, type TrafficCounters } from '../scale/ads-load-client.js';
 
@@ -157,39 +158,15 @@ const ENVOY_VERSION = '1.25.4';
 /** Upstreams of proxy i: the next `count` services (wrapping). */
 const upstreamsOf = (i: number, count: number, total: number): number[] => Array.from({ length: count }, (_, k) => (i + 1 + k) % total);
 
-function sidecarRegistration(i: number, upstreams: number[]): unknown {
-  return {
-    Node: nodeOf(i),
-    Address: '127.0.0.1',
-    SkipNodeUpdate: true,
-    Service: {
-      ID: proxyIdOf(i),
-      Service: `${serviceOf(i)}-sidecar-proxy`,
-      Kind: 'connect-proxy',
-      Address: '127.0.0.1',
-      Port: 21000 + i,
-      Proxy: {
-        DestinationServiceName: serviceOf(i),
-        DestinationServiceID: serviceOf(i),
-        LocalServiceAddress: '127.0.0.1',
-        LocalServicePort: 8080,
-        Upstreams: upstreams.map((u, k) => ({ DestinationName: serviceOf(u), LocalBindPort: 10000 + k })),
-      },
-    },
-  };
-}
-
 async function register(consul: ConsulAgent, opts: ResolvedRotationOptions): Promise<void> {
   await consul.api.putConfigEntry({ Kind: 'proxy-defaults', Name: 'global', Config: { protocol: 'http' } });
-  const nodeOps = Array.from({ length: NODES }, (_, i) => ({ Node: { Verb: 'set', Node: { Node: nodeOf(i), Address: '127.0.0.1' } } }));
-  const serviceOps = Array.from({ length: opts.proxies }, (_, i) => ({
-    Service: { Verb: 'set', Node: nodeOf(i), Service: { ID: serviceOf(i), Service: serviceOf(i), Address: '127.0.0.1', Port: 8080 } },
-  }));
+  const nodeOps = Array.from({ length: NODES }, (_, i) => nodeTxnOp(nodeOf(i)));
+  const serviceOps = Array.from({ length: opts.proxies }, (_, i) => serviceTxnOp(i, nodeOf(i), 8080));
   await consulTxn(consul.httpUrl, nodeOps);
   await mapLimit(chunks(serviceOps, 64), 4, (c) => consulTxn(consul.httpUrl, c));
   // The transaction API drops Proxy.Upstreams: the sidecars go through the catalog endpoint.
   const ids = Array.from({ length: opts.proxies }, (_, i) => i);
-  await mapLimit(ids, 8, (i) => consulCall(consul.httpUrl, 'PUT', '/v1/catalog/register', sidecarRegistration(i, upstreamsOf(i, opts.upstreams, opts.proxies))));
+  await mapLimit(ids, 8, (i) => consulCall(consul.httpUrl, 'PUT', '/v1/catalog/register', sidecarCatalogRegistration({ id: proxyIdOf(i), service: i, node: nodeOf(i), port: 21000 + i, localPort: 8080, upstreams: upstreamsOf(i, opts.upstreams, opts.proxies) })));
   const sample = (await consulCall<{ ServiceProxy?: { Upstreams?: unknown[] } }[]>(consul.httpUrl, 'GET', `/v1/catalog/service/${serviceOf(0)}-sidecar-proxy`))[0];
   if ((sample?.ServiceProxy?.Upstreams?.length ?? 0) !== opts.upstreams) throw new Error(`sidecar registration lost its upstreams: ${JSON.stringify(sample?.ServiceProxy)}`);
 }
