@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { envoyBootstrap } from '../../src/bootstrap/envoy-bootstrap.js';
 import { startDemoService, type DemoService } from '../../src/mesh/demo-service.js';
-import { eventually, freePorts, httpGet, ProcessGroup, startConsul, startEnvoy } from '../../test/harness/index.js';
+import { eventually, freePorts, httpGet, ProcessGroup, registerGatewayInCatalog, startConsul, startEnvoy } from '../../test/harness/index.js';
 import { ensureBinaries, intFlag, round, runCli, startMeshgate, stats, stopOnSignals, table, UsageError, writeResults } from '../lib/prop-shared.js';
 
 interface AutocannonResult {
@@ -42,7 +42,6 @@ function token(privateKey: ReturnType<typeof generateKeyPairSync>['privateKey'])
 
 /** The routes, one per policy combination (route `<side>-route`, path `/<side>/`). */
 const SIDES = ['open', 'jwt', 'limited', 'secured'] as const;
-const EDGE_NODE = 'edge-node';
 type Side = (typeof SIDES)[number];
 const DESCRIBE: Record<Side, string> = { open: 'no policy', jwt: 'JWT', limited: 'local rate limit', secured: 'JWT + local rate limit' };
 
@@ -73,18 +72,12 @@ runCli('edge-policies', USAGE, async (argv) => {
     const [webPort, edgePort] = (await freePorts(2)) as [number, number];
     web = await startDemoService({ name: 'web', port: webPort });
     await consul.api.registerService({ ID: 'web', Name: 'web', Port: webPort, Address: '127.0.0.1' });
-    // The gateway is registered in the catalog on a node of its own, not with the agent: an
-    // agent-registered gateway makes Consul 1.15.4's agent watch it itself, and that watch can
-    // panic (index out of range in BoundAPIGatewayListenerFromStructs) while routes are being bound.
-    await consul.api.put('/v1/catalog/register', {
-      Node: EDGE_NODE,
-      Address: '127.0.0.1',
-      Service: { ID: 'edge', Service: 'edge', Kind: 'api-gateway', Port: edgePort, Address: '127.0.0.1' },
-    });
+    // In the catalog, not with the agent: see registerGatewayInCatalog.
+    const edgeNode = await registerGatewayInCatalog(consul.api, { id: 'edge', port: edgePort });
     await consul.api.putConfigEntry({ Kind: 'service-defaults', Name: 'web', Protocol: 'http' });
     await consul.api.putConfigEntry({ Kind: 'api-gateway', Name: 'edge', Listeners: [{ Name: 'http', Port: edgePort, Protocol: 'http' }] });
     const [xdsHost, xdsPort] = meshgate.xdsAddr.split(':') as [string, string];
-    const boot = envoyBootstrap({ proxyId: 'edge', serviceName: 'edge', kind: 'api-gateway', nodeName: EDGE_NODE, xdsHost, xdsPort: Number(xdsPort) });
+    const boot = envoyBootstrap({ proxyId: 'edge', serviceName: 'edge', kind: 'api-gateway', nodeName: edgeNode, xdsHost, xdsPort: Number(xdsPort) });
     await startEnvoy(boot as Record<string, unknown>, group, { adminPort: 0, logLevel: 'warning' });
     const mesh = { consul, edgeUrl: `http://127.0.0.1:${edgePort}` };
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });

@@ -6,6 +6,8 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { promisify } from 'node:util';
+import { ConsulClient } from '../../src/consul/consul-client.js';
+import { waitForRouteBindings } from '../../src/mesh/consul-setup.js';
 import {
   ProcessGroup,
   freePorts,
@@ -228,6 +230,8 @@ async function setUpConsul(consul: ConsulAgent, layout: Layout, sidecars: number
       },
     });
   }
+  // Consul's own xDS serves the gateway too, so the agent holds it: registered once its route is bound.
+  await waitForRouteBindings(new ConsulClient({ address: consul.httpAddr }), 'edge', ['target-route']);
   await consul.api.registerService({ ID: 'edge', Name: 'edge', Kind: 'api-gateway', Port: layout.edgePort, Address: '127.0.0.1', Checks: [passingTtl('edge-ttl')] });
 }
 

@@ -1,6 +1,6 @@
 // Registers the demo mesh in Consul the standard way (agent service registrations and config
-// entries) and writes Envoy bootstraps with `meshgate bootstrap`. Used by src/mesh/main.ts and by
-// the compose `setup` service (src/mesh/register.ts).
+// entries, the gateway last) and writes Envoy bootstraps with `meshgate bootstrap`. Used by
+// src/mesh/main.ts and by the compose `setup` service (src/mesh/register.ts).
 
 import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -39,15 +39,48 @@ export async function waitForConsul(consulAddr: string, timeoutMs = 30_000): Pro
   }
 }
 
-/** Registers services, sidecars and the gateway, then writes the config entries. */
+interface BoundGateway {
+  Listeners?: { Routes?: { Name: string }[] | null }[] | null;
+}
+
+/** Whether Consul's bound-api-gateway `gateway` lists every route in `routes` (Consul binds them itself). */
+export async function routesBound(client: ConsulClient, gateway: string, routes: readonly string[]): Promise<boolean> {
+  const { body } = await client.blockingGet<BoundGateway | null>(`/v1/config/bound-api-gateway/${encodeURIComponent(gateway)}`, { notFoundAsNull: true });
+  const bound = new Set((body?.Listeners ?? []).flatMap((l) => (l.Routes ?? []).map((r) => r.Name)));
+  return routes.every((r) => bound.has(r));
+}
+
+/**
+ * Waits, at most `timeoutMs`, until Consul has bound `routes` to `gateway`; says whether it has.
+ * Register an api-gateway with a Consul agent (1.15 or 1.16) only after this. The agent watches every
+ * gateway registered with it, while Consul's gateway controller changes the stored bound-api-gateway
+ * in place as it binds routes; a watch that reads it at that moment panics ("index out of range" in
+ * BoundAPIGatewayListenerFromStructs) and the agent exits.
+ */
+export async function waitForRouteBindings(client: ConsulClient, gateway: string, routes: readonly string[], timeoutMs = 10_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await routesBound(client, gateway, routes)) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * Registers the services and sidecars, writes the config entries, and registers the gateway last,
+ * once Consul has bound its routes (see waitForRouteBindings).
+ */
 export async function registerMesh(spec: MeshSpec, consulAddr: string, mode: AddressMode): Promise<void> {
   const client = new ConsulClient({ address: consulAddr });
-  for (const reg of serviceRegistrations(spec, mode)) {
+  const { services, gateway } = serviceRegistrations(spec, mode);
+  for (const reg of services) {
     await consulPut(client, '/v1/agent/service/register', reg);
   }
   for (const entry of configEntries(spec)) {
     await consulPut(client, '/v1/config', entry);
   }
+  await waitForRouteBindings(client, spec.gateway.name, spec.gateway.routes.map((r) => r.name));
+  await consulPut(client, '/v1/agent/service/register', gateway);
 }
 
 export interface BootstrapOptions {

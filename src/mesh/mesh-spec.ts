@@ -149,8 +149,8 @@ function addressOf(spec: MeshSpec, name: string, mode: AddressMode): string {
   return ip;
 }
 
-/** Bodies for PUT /v1/agent/service/register, in registration order. */
-export function serviceRegistrations(spec: MeshSpec, mode: AddressMode): Record<string, unknown>[] {
+/** Bodies for PUT /v1/agent/service/register: the services with their sidecars, and the gateway. */
+export function serviceRegistrations(spec: MeshSpec, mode: AddressMode): { services: Record<string, unknown>[]; gateway: Record<string, unknown> } {
   const services = spec.services.map((s) => {
     const address = addressOf(spec, s.name, mode);
     return {
@@ -196,7 +196,7 @@ export function serviceRegistrations(spec: MeshSpec, mode: AddressMode): Record<
     Address: addressOf(spec, spec.gateway.name, mode),
     Port: spec.gateway.listenerPort,
   };
-  return [...services, gateway];
+  return { services, gateway };
 }
 
 /** Bodies for PUT /v1/config, in write order (routes last: they name the gateway and services). */

@@ -5,9 +5,8 @@
 // setup, with a second gateway served by Consul (same route, same Envoy).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, freePorts, type EnvoyProcess } from '../harness/index.js';
-import { passingTtl } from './mesh-fixture.js';
 import { CHAIN_ENVOY_ARGS, ShapeLog, call, describeConfig, startChainMesh, tally, type ChainMesh } from './chain-fixture.js';
-import { startProxyEnvoy, type Server } from './zero-trust-fixture.js';
+import { registerServerGateways, startProxyEnvoy, type Server } from './zero-trust-fixture.js';
 
 let mesh: ChainMesh;
 const VERSION: Record<string, string> = { 'api-a': 'v1', 'api-b': 'v2' };
@@ -68,9 +67,7 @@ beforeAll(async () => {
   });
   [gatewayPort.consul, gatewayPort.meshgate] = (await freePorts(2)) as [number, number];
   for (const server of ['meshgate', 'consul'] as Server[]) {
-    const name = gatewayName(server);
-    await mesh.consul.api.registerService({ ID: name, Name: name, Kind: 'api-gateway', Port: gatewayPort[server], Address: '127.0.0.1', Checks: [passingTtl(`${name}-ttl`)] });
-    await mesh.consul.api.putConfigEntry({ Kind: 'api-gateway', Name: name, Listeners: [{ Name: 'http', Port: gatewayPort[server], Protocol: 'http' }] });
+    await mesh.consul.api.putConfigEntry({ Kind: 'api-gateway', Name: gatewayName(server), Listeners: [{ Name: 'http', Port: gatewayPort[server], Protocol: 'http' }] });
   }
   await mesh.consul.api.putConfigEntry({
     Kind: 'http-route',
@@ -78,10 +75,13 @@ beforeAll(async () => {
     Parents: (['meshgate', 'consul'] as Server[]).map((s) => ({ Kind: 'api-gateway', Name: gatewayName(s), SectionName: 'http' })),
     Rules: [{ Matches: [{ Path: { Match: 'prefix', Value: '/' } }], Services: [{ Name: 'api' }] }],
   });
+  const gatewayArgs = await registerServerGateways(
+    mesh.consul,
+    { meshgate: { name: gatewayName('meshgate'), port: gatewayPort.meshgate }, consul: { name: gatewayName('consul'), port: gatewayPort.consul } },
+    ['api-route'],
+  );
   for (const server of ['meshgate', 'consul'] as Server[]) {
-    gatewayEnvoy[server] = await startProxyEnvoy(mesh.group, mesh.consul, mesh.meshgate, server, ['-gateway', 'api', '-proxy-id', gatewayName(server)], {
-      envoyArgs: CHAIN_ENVOY_ARGS,
-    });
+    gatewayEnvoy[server] = await startProxyEnvoy(mesh.group, mesh.consul, mesh.meshgate, server, gatewayArgs[server], { envoyArgs: CHAIN_ENVOY_ARGS });
   }
   await eventually(async () => (await call(gatewayPort.meshgate)).status === 200, { timeoutMs: 20_000, intervalMs: 200 }).catch(() => {
     process.stderr.write(`meshgate-served gateway does not answer 200 yet; log ${gatewayEnvoy.meshgate.process.logFile}\n`);

@@ -13,8 +13,8 @@ import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { certificateValidBetween, eventually, freePorts, httpGet, type EnvoyProcess } from '../harness/index.js';
 import { CHAIN_ENVOY_ARGS, call, startChainMesh, type ChainMesh } from './chain-fixture.js';
-import { debugProblems, passingTtl } from './mesh-fixture.js';
-import { dynamicVersions, startProxyEnvoy, type Server } from './zero-trust-fixture.js';
+import { debugProblems } from './mesh-fixture.js';
+import { dynamicVersions, registerServerGateways, startProxyEnvoy, type Server } from './zero-trust-fixture.js';
 
 // --- certificates (openssl CLI) -------------------------------------------------------------
 
@@ -149,7 +149,6 @@ beforeAll(async () => {
   for (const server of SERVERS) {
     const name = gatewayName(server);
     const p = ports[server];
-    await mesh.consul.api.registerService({ ID: name, Name: name, Kind: 'api-gateway', Port: p.https, Address: '127.0.0.1', Checks: [passingTtl(`${name}-ttl`)] });
     await mesh.consul.api.putConfigEntry({
       Kind: 'api-gateway',
       Name: name,
@@ -175,10 +174,13 @@ beforeAll(async () => {
     Rules: [{ Matches: [{ Path: { Match: 'prefix', Value: '/' } }], Services: [{ Name: 'api' }] }],
   });
   await mesh.consul.api.putConfigEntry({ Kind: 'tcp-route', Name: 'db-route', Parents: parents('db'), Services: [{ Name: 'db' }] });
+  const gatewayArgs = await registerServerGateways(
+    mesh.consul,
+    { meshgate: { name: gatewayName('meshgate'), port: ports.meshgate.https }, consul: { name: gatewayName('consul'), port: ports.consul.https } },
+    ['api-route', 'db-route'],
+  );
   for (const server of SERVERS) {
-    gatewayEnvoy[server] = await startProxyEnvoy(mesh.group, mesh.consul, mesh.meshgate, server, ['-gateway', 'api', '-proxy-id', gatewayName(server)], {
-      envoyArgs: CHAIN_ENVOY_ARGS,
-    });
+    gatewayEnvoy[server] = await startProxyEnvoy(mesh.group, mesh.consul, mesh.meshgate, server, gatewayArgs[server], { envoyArgs: CHAIN_ENVOY_ARGS });
   }
   await eventually(async () => (await httpsCall(ports.meshgate.https, HOST_A)).status === 200, { timeoutMs: 30_000, intervalMs: 250 }).catch(() => {
     process.stderr.write(`meshgate-served gateway does not answer HTTPS yet ${withLog('meshgate')}\n`);

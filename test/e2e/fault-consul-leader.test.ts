@@ -6,11 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoService, type DemoService } from '../../src/mesh/demo-service.js';
 import { startConsulCluster, type ConsulCluster } from '../harness/consul-cluster.js';
 import { startTraffic } from '../harness/faults.js';
-import { ProcessGroup, eventually, freePorts, httpGet, sleep, startEnvoy, type EnvoyProcess } from '../harness/index.js';
+import { ProcessGroup, eventually, freePorts, httpGet, registerGatewayInCatalog, sleep, startEnvoy, type EnvoyProcess } from '../harness/index.js';
 import {
   debugProxies,
   meshgateBootstrap,
-  passingTtl,
   registerDemoConfig,
   sidecarRegistration,
   startMeshgateProcess,
@@ -35,7 +34,7 @@ beforeAll(async () => {
   apps.push(await startDemoService({ name: 'api', port: ports.api }));
   await consul.api.registerService(sidecarRegistration('web', ports.web, ports.webSidecar, [{ name: 'api', port: ports.webUpstream }]));
   await consul.api.registerService(sidecarRegistration('api', ports.api, ports.apiSidecar));
-  await consul.api.registerService({ ID: 'edge', Name: 'edge', Kind: 'api-gateway', Port: ports.edge, Address: '127.0.0.1', Checks: [passingTtl('edge-ttl')] });
+  await registerGatewayInCatalog(consul.api, { id: 'edge', port: ports.edge });
   await registerDemoConfig(consul, ports);
   for (const proxyId of ['web-sidecar-proxy', 'api-sidecar-proxy', 'edge']) {
     envoys[proxyId] = await startEnvoy(await meshgateBootstrap(consul, meshgate, proxyId), group, { adminPort: 0 });

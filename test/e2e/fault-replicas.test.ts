@@ -12,6 +12,7 @@ import {
   eventually,
   freePorts,
   httpGet,
+  registerGatewayInCatalog,
   sleep,
   startConsul,
   startEnvoy,
@@ -21,7 +22,6 @@ import {
 import { runCli } from '../unit/cli/compiled-cli.js';
 import {
   debugProxies,
-  passingTtl,
   registerDemoConfig,
   sidecarRegistration,
   startMeshgateProcess,
@@ -68,7 +68,7 @@ beforeAll(async () => {
   apps.push(await startDemoService({ name: 'api', port: ports.api }));
   await consul.api.registerService(sidecarRegistration('web', ports.web, ports.webSidecar, [{ name: 'api', port: ports.webUpstream }]));
   await consul.api.registerService(sidecarRegistration('api', ports.api, ports.apiSidecar));
-  await consul.api.registerService({ ID: 'edge', Name: 'edge', Kind: 'api-gateway', Port: ports.edge, Address: '127.0.0.1', Checks: [passingTtl('edge-ttl')] });
+  await registerGatewayInCatalog(consul.api, { id: 'edge', port: ports.edge });
   await registerDemoConfig(consul, ports);
   for (const [name, proxyId] of Object.entries(PROXIES)) envoys[name] = await startEnvoy(await bootstrapFor(proxyId), group, { adminPort: 0 });
   edgeUrl = `http://127.0.0.1:${ports.edge}`;

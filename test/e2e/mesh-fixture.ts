@@ -7,6 +7,7 @@ import {
   freePorts,
   harnessFetch,
   httpGet,
+  registerGatewayInCatalog,
   startConsul,
   startEnvoy,
   type ConsulAgent,
@@ -220,7 +221,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
     apps.push(await startDemoService({ name: 'api', port: ports.api }));
     await consul.api.registerService(sidecarRegistration('web', ports.web, ports.webSidecar, [{ name: 'api', port: ports.webUpstream }]));
     await consul.api.registerService(sidecarRegistration('api', ports.api, ports.apiSidecar));
-    await consul.api.registerService({ ID: 'edge', Name: 'edge', Kind: 'api-gateway', Port: ports.edge, Address: '127.0.0.1', Checks: [passingTtl('edge-ttl')] });
+    const edgeNode = await registerGatewayInCatalog(consul.api, { id: 'edge', port: ports.edge });
     await registerDemoConfig(consul, ports);
 
     const [webBoot, apiBoot, edgeBoot] = await Promise.all(
@@ -228,7 +229,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
         ? [
             consulCliBootstrap(consul, meshgate, ['-sidecar-for', 'web']),
             consulCliBootstrap(consul, meshgate, ['-sidecar-for', 'api']),
-            consulCliBootstrap(consul, meshgate, ['-gateway', 'api', '-proxy-id', 'edge']),
+            consulCliBootstrap(consul, meshgate, ['-gateway', 'api', '-proxy-id', 'edge', '-node-name', edgeNode]),
           ]
         : [
             meshgateBootstrap(consul, meshgate, 'web-sidecar-proxy'),

@@ -11,13 +11,14 @@ import {
   freePorts,
   httpGet,
   plaintextProbe,
+  registerGatewayInCatalog,
   startConsul,
   tlsProbe,
   uriSans,
   type ConsulAgent,
   type EnvoyProcess,
 } from '../harness/index.js';
-import { passingTtl, sidecarRegistration, startMeshgateProcess, type Meshgate } from './mesh-fixture.js';
+import { sidecarRegistration, startMeshgateProcess, type Meshgate } from './mesh-fixture.js';
 import { connectLeaf, connectRoots, dynamicClusters, dynamicListeners, startProxyEnvoy } from './zero-trust-fixture.js';
 
 const group = new ProcessGroup();
@@ -51,7 +52,7 @@ beforeAll(async () => {
   for (const svc of ['a', 'b']) await consul.api.putConfigEntry({ Kind: 'service-defaults', Name: svc, Protocol: 'http' });
   await consul.api.registerService(sidecarRegistration('a', ports.a, ports.aSidecar, [{ name: 'b', port: ports.aToB }]));
   await consul.api.registerService(sidecarRegistration('b', ports.b, ports.bSidecar, [{ name: 'a', port: ports.bToA }]));
-  await consul.api.registerService({ ID: 'edge', Name: 'edge', Kind: 'api-gateway', Port: ports.edge, Address: '127.0.0.1', Checks: [passingTtl('edge-ttl')] });
+  const edgeNode = await registerGatewayInCatalog(consul.api, { id: 'edge', port: ports.edge });
   await consul.api.putConfigEntry({ Kind: 'api-gateway', Name: 'edge', Listeners: [{ Name: 'http', Port: ports.edge, Protocol: 'http' }] });
   for (const svc of ['a', 'b']) {
     await consul.api.putConfigEntry({
@@ -64,7 +65,7 @@ beforeAll(async () => {
 
   envoys.a = await startProxyEnvoy(group, consul, meshgate, 'meshgate', ['-sidecar-for', 'a']);
   envoys.b = await startProxyEnvoy(group, consul, meshgate, 'consul', ['-sidecar-for', 'b']);
-  envoys.edge = await startProxyEnvoy(group, consul, meshgate, 'meshgate', ['-gateway', 'api', '-proxy-id', 'edge']);
+  envoys.edge = await startProxyEnvoy(group, consul, meshgate, 'meshgate', ['-gateway', 'api', '-proxy-id', 'edge', '-node-name', edgeNode]);
   // Both sidecars get their public and upstream listeners (whoever serves them). A proxy that does
   // not is reported here and its tests fail on their own.
   for (const [name, count] of [['a', 2], ['b', 2], ['edge', 1]] as const) {

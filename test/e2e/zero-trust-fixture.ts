@@ -2,8 +2,10 @@
 // built-in xDS server (same Consul, same Envoy binary), Connect CA material, and request outcomes.
 import { request as httpRequest } from 'node:http';
 import type { ConsulAgent, EnvoyProcess, ProcessGroup } from '../harness/index.js';
-import { startEnvoy } from '../harness/index.js';
-import { consulBuiltinBootstrap, consulCliBootstrap, type Meshgate } from './mesh-fixture.js';
+import { ConsulClient } from '../../src/consul/consul-client.js';
+import { waitForRouteBindings } from '../../src/mesh/consul-setup.js';
+import { registerGatewayInCatalog, startEnvoy } from '../harness/index.js';
+import { consulBuiltinBootstrap, consulCliBootstrap, passingTtl, type Meshgate } from './mesh-fixture.js';
 
 /** Who serves a proxy's xDS. */
 export type Server = 'meshgate' | 'consul';
@@ -24,6 +26,27 @@ export async function startProxyEnvoy(
   const withToken = token ? [...args, '-token', token] : args;
   const bootstrap = server === 'meshgate' ? await consulCliBootstrap(consul, meshgate, withToken) : await consulBuiltinBootstrap(consul, args, token);
   return startEnvoy(bootstrap, group, { adminPort: 0, extraArgs: options.envoyArgs });
+}
+
+/**
+ * Registers an api-gateway instance per server, once its config entries and `routes` are written,
+ * and returns the `consul connect envoy` arguments of each. meshgate's goes into the catalog on a
+ * node of its own (registerGatewayInCatalog); Consul's own xDS serves only gateways registered with
+ * its agent, so Consul's goes there, after Consul has bound the routes to it (waitForRouteBindings).
+ */
+export async function registerServerGateways(
+  consul: ConsulAgent,
+  gateways: Record<Server, { name: string; port: number }>,
+  routes: readonly string[],
+): Promise<Record<Server, string[]>> {
+  const { meshgate, consul: ours } = gateways;
+  const node = await registerGatewayInCatalog(consul.api, { id: meshgate.name, port: meshgate.port });
+  await waitForRouteBindings(new ConsulClient({ address: consul.httpAddr, token: consul.token }), ours.name, routes);
+  await consul.api.registerService({ ID: ours.name, Name: ours.name, Kind: 'api-gateway', Port: ours.port, Address: '127.0.0.1', Checks: [passingTtl(`${ours.name}-ttl`)] });
+  return {
+    meshgate: ['-gateway', 'api', '-proxy-id', meshgate.name, '-node-name', node],
+    consul: ['-gateway', 'api', '-proxy-id', ours.name],
+  };
 }
 
 /**

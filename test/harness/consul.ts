@@ -126,6 +126,27 @@ export function consulApi(baseUrl: string, token = ''): ConsulApi {
   };
 }
 
+/** The node `registerGatewayInCatalog` puts gateways on. */
+export const GATEWAY_NODE = 'gateway-node';
+
+/**
+ * Registers an api-gateway instance `id` (service name = ID) in the catalog, with a passing check,
+ * on a node of its own instead of with the agent; returns the node's name. Use it for every gateway
+ * Consul's own xDS does not serve: the agent never watches a catalog-only gateway, and its watch of
+ * an agent-registered one can crash Consul 1.15 while routes are being bound (see
+ * waitForRouteBindings in src/mesh/consul-setup.ts).
+ */
+export async function registerGatewayInCatalog(api: ConsulApi, gateway: { id: string; port: number; node?: string }): Promise<string> {
+  const node = gateway.node ?? GATEWAY_NODE;
+  await api.put('/v1/catalog/register', {
+    Node: node,
+    Address: '127.0.0.1',
+    Service: { ID: gateway.id, Service: gateway.id, Kind: 'api-gateway', Port: gateway.port, Address: '127.0.0.1' },
+    Checks: [{ CheckID: `${gateway.id}-alive`, Name: `${gateway.id}-alive`, ServiceID: gateway.id, Status: 'passing' }],
+  });
+  return node;
+}
+
 /** Starts `consul agent -dev` on random loopback ports and waits for a leader and the Connect CA. */
 export async function startConsul(group: ProcessGroup = defaultProcessGroup(), options: StartConsulOptions = {}): Promise<ConsulAgent> {
   const bin = binaryPath('CONSUL_BIN', 'scripts/install-consul.sh');
