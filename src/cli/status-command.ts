@@ -80,8 +80,15 @@ export function outOfSync(rows: readonly ProxyStatusRow[]): boolean {
   return rows.some((r) => r.denied !== null || Object.values(r.types).some((t) => t.state === 'NACKED' || t.state === 'STALE'));
 }
 
-export function formatStatusTable(rows: readonly ProxyStatusRow[]): string {
-  if (rows.length === 0) return 'no proxies connected\n';
+/** A replica whose admin API could not be read, and why. */
+export interface UnreadReplica {
+  replica: string;
+  error: string;
+}
+
+export function formatStatusTable(rows: readonly ProxyStatusRow[], unread: readonly UnreadReplica[] = []): string {
+  const unreadNotes = unread.map((u) => u.error);
+  if (rows.length === 0) return ['no proxies connected', ...(unreadNotes.length > 0 ? ['', ...unreadNotes] : [])].join('\n') + '\n';
   const header = ['PROXY', 'NODE', 'KIND', 'SERVICE', ...TYPE_COLUMNS.map(([, label]) => label), 'REPLICA'];
   const table = formatTable(
     header,
@@ -103,15 +110,26 @@ export function formatStatusTable(rows: readonly ProxyStatusRow[]): string {
       return [];
     }),
   );
+  notes.push(...unreadNotes);
   return notes.length > 0 ? `${table}\n${notes.join('\n')}\n` : table;
 }
 
-/** `meshgate status`: exits EXIT_NOT_IN_SYNC when a proxy is refused or something is NACKED or STALE. */
+/**
+ * `meshgate status`: exits EXIT_NOT_IN_SYNC when a proxy is refused or something is NACKED or STALE.
+ * A replica that cannot be read is named (after the table; `unread` in JSON and YAML) and the
+ * others are still listed, with exit code 1; when none can be read, the first one's error is thrown.
+ */
 export async function runStatus(targets: readonly AdminTarget[], format: OutputFormat): Promise<CommandOutput> {
-  const replicas = await Promise.all(
-    targets.map(async (t) => ({ replica: t.addr, streams: await getJson<(StreamStatus | DeniedProxyStatus)[]>(t, '/debug/proxies') })),
-  );
+  const read = await Promise.allSettled(targets.map((t) => getJson<(StreamStatus | DeniedProxyStatus)[]>(t, '/debug/proxies')));
+  const replicas: { replica: string; streams: (StreamStatus | DeniedProxyStatus)[] }[] = [];
+  const unread: UnreadReplica[] = [];
+  read.forEach((r, i) => {
+    const replica = targets[i]!.addr;
+    if (r.status === 'fulfilled') replicas.push({ replica, streams: r.value });
+    else unread.push({ replica, error: r.reason instanceof Error ? r.reason.message : String(r.reason) });
+  });
+  if (replicas.length === 0) throw (read[0] as PromiseRejectedResult).reason;
   const rows = statusRows(replicas);
-  const text = format === 'table' ? formatStatusTable(rows) : formatData({ proxies: rows }, format);
-  return { text, exitCode: outOfSync(rows) ? EXIT_NOT_IN_SYNC : 0 };
+  const text = format === 'table' ? formatStatusTable(rows, unread) : formatData({ proxies: rows, ...(unread.length > 0 ? { unread } : {}) }, format);
+  return { text, exitCode: unread.length > 0 ? 1 : outOfSync(rows) ? EXIT_NOT_IN_SYNC : 0 };
 }

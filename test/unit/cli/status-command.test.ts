@@ -137,6 +137,13 @@ describe('formatStatusTable', () => {
   it('says when nothing is connected', () => {
     expect(formatStatusTable([])).toBe('no proxies connected\n');
   });
+
+  it('names the replicas it could not read after the table, with or without proxies', () => {
+    const unread = [{ replica: 'mg-2:19100', error: 'cannot reach the meshgate admin API at mg-2:19100 (connect ECONNREFUSED)' }];
+    expect(formatStatusTable([], unread)).toBe(`no proxies connected\n\n${unread[0]!.error}\n`);
+    const ok = statusRows([{ replica: 'r', streams: [synced] }]);
+    expect(formatStatusTable(ok, unread)).toBe(`${formatStatusTable(ok)}\n${unread[0]!.error}\n`);
+  });
 });
 
 describe('meshgate status (compiled CLI)', () => {
@@ -192,6 +199,23 @@ describe('meshgate status (compiled CLI)', () => {
     expect(res.stdout).toContain('proxy: api-sidecar-proxy');
     expect(res.stdout).toContain('proxy: web-sidecar-proxy');
     expect(res.stdout).toContain('replica: mg-0:18000');
+  });
+
+  it('lists the replicas it can read when another cannot be read, names that one, and exits 1', async () => {
+    const down = `127.0.0.1:${await freePort()}`;
+    const up = `127.0.0.1:${inSync.port}`;
+    const json = await runCli(['status', '--admin-addr', `${down},${up}`, '-o', 'json']);
+    expect(json.code, json.stderr).toBe(1);
+    const out = JSON.parse(json.stdout) as { proxies: { proxy: string }[]; unread: { replica: string; error: string }[] };
+    expect(out.proxies.map((p) => p.proxy)).toEqual([synced.nodeId]);
+    expect(out.unread).toHaveLength(1);
+    expect(out.unread[0]!.replica).toBe(down);
+    expect(out.unread[0]!.error).toContain(`cannot reach the meshgate admin API at ${down}`);
+
+    const table = await runCli(['status', '--admin-addr', `${up},${down}`]);
+    expect(table.code, table.stderr).toBe(1);
+    expect(table.stdout).toBe(formatStatusTable(statusRows([{ replica: up, streams: [synced] }]), out.unread));
+    expect(table.stdout.trimEnd().split('\n').at(-1)).toBe(out.unread[0]!.error);
   });
 
   it('sends the admin token from --admin-token or $MESHGATE_ADMIN_TOKEN, and says when one is needed', async () => {
