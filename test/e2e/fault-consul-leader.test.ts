@@ -3,19 +3,11 @@
 // client agent, which stays up. No request fails while the servers elect a new leader, and a
 // change made after the election reaches Envoy.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDemoService, type DemoService } from '../../src/mesh/demo-service.js';
+import type { DemoService } from '../../src/mesh/demo-service.js';
 import { startConsulCluster, type ConsulCluster } from '../harness/consul-cluster.js';
 import { startTraffic } from '../harness/faults.js';
-import { ProcessGroup, eventually, freePorts, httpGet, registerGatewayInCatalog, sleep, startEnvoy, type EnvoyProcess } from '../harness/index.js';
-import {
-  debugProxies,
-  meshgateBootstrap,
-  registerDemoConfig,
-  sidecarRegistration,
-  startMeshgateProcess,
-  type Meshgate,
-  type MeshPorts,
-} from './mesh-fixture.js';
+import { ProcessGroup, eventually, httpGet, sleep, startEnvoy, type EnvoyProcess } from '../harness/index.js';
+import { debugProxies, meshgateBootstrap, registerDemoMesh, startMeshgateProcess, type Meshgate } from './mesh-fixture.js';
 
 const group = new ProcessGroup();
 const apps: DemoService[] = [];
@@ -28,14 +20,7 @@ beforeAll(async () => {
   cluster = await startConsulCluster(group);
   const consul = cluster.client;
   meshgate = await startMeshgateProcess(group, consul);
-  const [web, webSidecar, webUpstream, api, apiSidecar, edge] = await freePorts(6);
-  const ports = { web, webSidecar, webUpstream, api, apiSidecar, edge } as MeshPorts;
-  apps.push(await startDemoService({ name: 'web', port: ports.web, upstream: `http://127.0.0.1:${ports.webUpstream}` }));
-  apps.push(await startDemoService({ name: 'api', port: ports.api }));
-  await consul.api.registerService(sidecarRegistration('web', ports.web, ports.webSidecar, [{ name: 'api', port: ports.webUpstream }]));
-  await consul.api.registerService(sidecarRegistration('api', ports.api, ports.apiSidecar));
-  await registerGatewayInCatalog(consul.api, { id: 'edge', port: ports.edge });
-  await registerDemoConfig(consul, ports);
+  const { ports } = await registerDemoMesh(consul, apps);
   for (const proxyId of ['web-sidecar-proxy', 'api-sidecar-proxy', 'edge']) {
     envoys[proxyId] = await startEnvoy(await meshgateBootstrap(consul, meshgate, proxyId), group, { adminPort: 0 });
   }

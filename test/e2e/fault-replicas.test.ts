@@ -5,14 +5,12 @@
 // moved proxies nothing and no Envoy applies an update. A change made afterwards reaches the
 // Envoys through the survivor.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDemoService, type DemoService } from '../../src/mesh/demo-service.js';
+import type { DemoService } from '../../src/mesh/demo-service.js';
 import { adsConnected, changedCounters, startTraffic, xdsUpdateCounters } from '../harness/faults.js';
 import {
   ProcessGroup,
   eventually,
-  freePorts,
   httpGet,
-  registerGatewayInCatalog,
   sleep,
   startConsul,
   startEnvoy,
@@ -20,14 +18,7 @@ import {
   type EnvoyProcess,
 } from '../harness/index.js';
 import { runCli } from '../unit/cli/compiled-cli.js';
-import {
-  debugProxies,
-  registerDemoConfig,
-  sidecarRegistration,
-  startMeshgateProcess,
-  type Meshgate,
-  type MeshPorts,
-} from './mesh-fixture.js';
+import { debugProxies, registerDemoMesh, startMeshgateProcess, type Meshgate } from './mesh-fixture.js';
 
 const group = new ProcessGroup();
 const apps: DemoService[] = [];
@@ -62,14 +53,7 @@ beforeAll(async () => {
   consul = await startConsul(group);
   replicas.push(await startMeshgateProcess(group, consul, { name: 'meshgate-a' }));
   replicas.push(await startMeshgateProcess(group, consul, { name: 'meshgate-b' }));
-  const [web, webSidecar, webUpstream, api, apiSidecar, edge] = await freePorts(6);
-  const ports = { web, webSidecar, webUpstream, api, apiSidecar, edge } as MeshPorts;
-  apps.push(await startDemoService({ name: 'web', port: ports.web, upstream: `http://127.0.0.1:${ports.webUpstream}` }));
-  apps.push(await startDemoService({ name: 'api', port: ports.api }));
-  await consul.api.registerService(sidecarRegistration('web', ports.web, ports.webSidecar, [{ name: 'api', port: ports.webUpstream }]));
-  await consul.api.registerService(sidecarRegistration('api', ports.api, ports.apiSidecar));
-  await registerGatewayInCatalog(consul.api, { id: 'edge', port: ports.edge });
-  await registerDemoConfig(consul, ports);
+  const { ports } = await registerDemoMesh(consul, apps);
   for (const [name, proxyId] of Object.entries(PROXIES)) envoys[name] = await startEnvoy(await bootstrapFor(proxyId), group, { adminPort: 0 });
   edgeUrl = `http://127.0.0.1:${ports.edge}`;
   await eventually(async () => (await httpGet(`${edgeUrl}/web/call/warm`)).status === 200, { timeoutMs: 30_000, intervalMs: 200 });

@@ -172,7 +172,7 @@ export function sidecarRegistration(name: string, appPort: number, sidecarPort: 
   };
 }
 
-export async function registerDemoConfig(consul: ConsulAgent, ports: MeshPorts): Promise<void> {
+async function registerDemoConfig(consul: ConsulAgent, ports: MeshPorts): Promise<void> {
   await consul.api.putConfigEntry({ Kind: 'service-defaults', Name: 'web', Protocol: 'http' });
   await consul.api.putConfigEntry({ Kind: 'service-defaults', Name: 'api', Protocol: 'http' });
   await consul.api.putConfigEntry({
@@ -200,6 +200,23 @@ export async function registerDemoConfig(consul: ConsulAgent, ports: MeshPorts):
   });
 }
 
+/**
+ * The demo mesh on random ports: starts the `web` and `api` apps (pushed onto `apps`, for the caller
+ * to close), registers them with their sidecars (web → api) and the `edge` gateway (in the catalog:
+ * see registerGatewayInCatalog), and writes the config entries.
+ */
+export async function registerDemoMesh(consul: ConsulAgent, apps: DemoService[]): Promise<{ ports: MeshPorts; edgeNode: string }> {
+  const [web, webSidecar, webUpstream, api, apiSidecar, edge] = await freePorts(6);
+  const ports = { web, webSidecar, webUpstream, api, apiSidecar, edge } as MeshPorts;
+  apps.push(await startDemoService({ name: 'web', port: ports.web, upstream: `http://127.0.0.1:${ports.webUpstream}` }));
+  apps.push(await startDemoService({ name: 'api', port: ports.api }));
+  await consul.api.registerService(sidecarRegistration('web', ports.web, ports.webSidecar, [{ name: 'api', port: ports.webUpstream }]));
+  await consul.api.registerService(sidecarRegistration('api', ports.api, ports.apiSidecar));
+  const edgeNode = await registerGatewayInCatalog(consul.api, { id: 'edge', port: ports.edge });
+  await registerDemoConfig(consul, ports);
+  return { ports, edgeNode };
+}
+
 /** Starts the whole mesh; the caller must call stop() (also on failure: the group kills leftovers at exit). */
 export interface MeshOptions {
   /** Who writes the Envoy bootstraps: `meshgate bootstrap` (default) or Consul's own CLI. */
@@ -214,15 +231,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
   try {
     const consul = await startConsul(group, { persistent: options.persistentConsul });
     const meshgate = await startMeshgateProcess(group, consul);
-    const [web, webSidecar, webUpstream, api, apiSidecar, edge] = await freePorts(6);
-    const ports = { web, webSidecar, webUpstream, api, apiSidecar, edge } as MeshPorts;
-
-    apps.push(await startDemoService({ name: 'web', port: ports.web, upstream: `http://127.0.0.1:${ports.webUpstream}` }));
-    apps.push(await startDemoService({ name: 'api', port: ports.api }));
-    await consul.api.registerService(sidecarRegistration('web', ports.web, ports.webSidecar, [{ name: 'api', port: ports.webUpstream }]));
-    await consul.api.registerService(sidecarRegistration('api', ports.api, ports.apiSidecar));
-    const edgeNode = await registerGatewayInCatalog(consul.api, { id: 'edge', port: ports.edge });
-    await registerDemoConfig(consul, ports);
+    const { ports, edgeNode } = await registerDemoMesh(consul, apps);
 
     const [webBoot, apiBoot, edgeBoot] = await Promise.all(
       options.bootstrapWith === 'consul'
