@@ -1,10 +1,9 @@
 // Shared pieces of the zero-trust e2e tests: sidecars served either by meshgate or by Consul's own
 // built-in xDS server (same Consul, same Envoy binary), Connect CA material, and request outcomes.
 import { request as httpRequest } from 'node:http';
-import type { ConsulAgent, EnvoyProcess, ProcessGroup } from '../harness/index.js';
 import { ConsulClient } from '../../src/consul/consul-client.js';
 import { waitForRouteBindings } from '../../src/mesh/consul-setup.js';
-import { registerGatewayInCatalog, startEnvoy } from '../harness/index.js';
+import { registerGatewayInCatalog, startEnvoy, type ConsulAgent, type EnvoyProcess, type ProcessGroup } from '../harness/index.js';
 import { consulBuiltinBootstrap, consulCliBootstrap, passingTtl, type Meshgate } from './mesh-fixture.js';
 
 /** Who serves a proxy's xDS. */

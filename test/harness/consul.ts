@@ -127,7 +127,7 @@ export function consulApi(baseUrl: string, token = ''): ConsulApi {
 }
 
 /** The node `registerGatewayInCatalog` puts gateways on. */
-export const GATEWAY_NODE = 'gateway-node';
+const GATEWAY_NODE = 'gateway-node';
 
 /**
  * Registers an api-gateway instance `id` (service name = ID) in the catalog, with a passing check,
@@ -136,15 +136,14 @@ export const GATEWAY_NODE = 'gateway-node';
  * an agent-registered one can crash Consul 1.15 while routes are being bound (see
  * waitForRouteBindings in src/mesh/consul-setup.ts).
  */
-export async function registerGatewayInCatalog(api: ConsulApi, gateway: { id: string; port: number; node?: string }): Promise<string> {
-  const node = gateway.node ?? GATEWAY_NODE;
+export async function registerGatewayInCatalog(api: ConsulApi, gateway: { id: string; port: number }): Promise<string> {
   await api.put('/v1/catalog/register', {
-    Node: node,
+    Node: GATEWAY_NODE,
     Address: '127.0.0.1',
     Service: { ID: gateway.id, Service: gateway.id, Kind: 'api-gateway', Port: gateway.port, Address: '127.0.0.1' },
     Checks: [{ CheckID: `${gateway.id}-alive`, Name: `${gateway.id}-alive`, ServiceID: gateway.id, Status: 'passing' }],
   });
-  return node;
+  return GATEWAY_NODE;
 }
 
 /** Starts `consul agent -dev` on random loopback ports and waits for a leader and the Connect CA. */
