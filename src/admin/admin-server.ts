@@ -50,6 +50,11 @@ export interface AdminServerOptions {
   whyMissing?: (nodeId: string, nodeName: string | null) => string | null;
   /** Streams recently refused for a missing ACL permission, newest first. */
   denials?: () => readonly Denial[];
+  /**
+   * The replica this process is (hostname:xDS port): every /debug/proxies entry names it, open
+   * streams and refused proxies alike, for `meshgate status` over several replicas.
+   */
+  replica?: string;
   problems: () => readonly Problem[];
   registry: Registry;
   /** The mesh as the web console draws it (/debug/topology); see src/admin/topology.ts. */
@@ -84,7 +89,11 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
   const log = opts.logger;
 
   /** Open streams, and proxies whose last stream was refused (authorization "denied", with the reason). */
-  const proxies = () => withDenials(opts.status.streams(), opts.denials?.() ?? []);
+  const proxies = () => {
+    const listed = withDenials(opts.status.streams(), opts.denials?.() ?? []);
+    const { replica } = opts;
+    return replica === undefined ? listed : listed.map((p) => ({ ...p, replica }));
+  };
 
   async function route(path: string, query: URLSearchParams): Promise<Reply> {
     if (path === '/healthz') return { status: 200, contentType: 'text/plain; charset=utf-8', body: 'ok\n' };

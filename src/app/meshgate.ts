@@ -176,8 +176,8 @@ export async function startMeshgate(opts: ServeOptions, rootLogger?: Logger): Pr
     admin = await startAdminServer({
       address: opts.adminAddr,
       logger: root,
-      // Each entry names the replica serving it (hostname:xDS port), for `meshgate status` over several replicas.
-      status: { streams: () => xds.status.streams().map((s) => ({ ...s, replica })) },
+      status: xds.status,
+      replica,
       readiness,
       config: (nodeId, nodeName) => {
         const found = reconciler.cacheKey(nodeId, nodeName);

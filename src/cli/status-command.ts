@@ -66,7 +66,7 @@ export function statusRows(replicas: readonly { replica: string; streams: readon
         service: s.service ?? ('cluster' in s ? s.cluster || null : null),
         known: s.known,
         protocol: s.protocol,
-        replica: ('replica' in s ? s.replica : undefined) ?? replica,
+        replica: s.replica ?? replica,
         denied,
         types,
       });

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ConsulClient } from '../consul/consul-client.js';
 import { MeshgateError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
 import { configEntries, proxies, serviceRegistrations, type AddressMode, type MeshSpec } from './mesh-spec.js';
 
 const execFileAsync = promisify(execFile);
@@ -68,9 +69,10 @@ export async function waitForRouteBindings(client: ConsulClient, gateway: string
 
 /**
  * Registers the services and sidecars, writes the config entries, and registers the gateway last,
- * once Consul has bound its routes (see waitForRouteBindings).
+ * once Consul has bound its routes (see waitForRouteBindings; if it has not within 10 s, it says so
+ * on `log` and registers the gateway all the same: meshgate binds routes itself).
  */
-export async function registerMesh(spec: MeshSpec, consulAddr: string, mode: AddressMode): Promise<void> {
+export async function registerMesh(spec: MeshSpec, consulAddr: string, mode: AddressMode, log?: Logger): Promise<void> {
   const client = new ConsulClient({ address: consulAddr });
   const { services, gateway } = serviceRegistrations(spec, mode);
   for (const reg of services) {
@@ -79,7 +81,13 @@ export async function registerMesh(spec: MeshSpec, consulAddr: string, mode: Add
   for (const entry of configEntries(spec)) {
     await consulPut(client, '/v1/config', entry);
   }
-  await waitForRouteBindings(client, spec.gateway.name, spec.gateway.routes.map((r) => r.name));
+  const routes = spec.gateway.routes.map((r) => r.name);
+  if (!(await waitForRouteBindings(client, spec.gateway.name, routes))) {
+    log?.warn(
+      { gateway: spec.gateway.name, routes },
+      `Consul had not bound the routes to bound-api-gateway/${spec.gateway.name} after 10 s; registering the gateway anyway (an agent of Consul 1.15 or 1.16 may crash if it is still binding them)`,
+    );
+  }
   await consulPut(client, '/v1/agent/service/register', gateway);
 }
 

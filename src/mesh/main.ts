@@ -203,7 +203,7 @@ async function main(): Promise<void> {
         }),
       );
     }
-    await registerMesh(spec, consulAddr, 'local');
+    await registerMesh(spec, consulAddr, 'local', log);
     log.info('registered services and wrote config entries');
 
     const xdsAddr = `127.0.0.1:${spec.meshgate.xdsPort}`;

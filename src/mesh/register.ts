@@ -34,7 +34,7 @@ async function main(): Promise<void> {
 
   await waitForConsul(o.consulAddr, 60_000);
   const spec = meshSpec();
-  await registerMesh(spec, o.consulAddr, o.addresses);
+  await registerMesh(spec, o.consulAddr, o.addresses, log);
   log.info({ consul: o.consulAddr }, 'registered services and wrote config entries');
   if (o.bootstrapDir) {
     if (!o.xdsAddr) throw new Error('--bootstrap-dir needs --xds-addr');

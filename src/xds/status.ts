@@ -42,7 +42,7 @@ export interface StreamStatus {
   /** What was written to the stream and what of it the proxy has not read yet. */
   flow?: FlowStatus;
   types: TypeStatus[];
-  /** The meshgate replica serving the stream (hostname:xDS port); added where the admin API is wired (src/app/meshgate.ts). */
+  /** The meshgate replica serving the stream (hostname:xDS port); added by the admin API (its `replica` option). */
   replica?: string;
 }
 
@@ -79,6 +79,8 @@ export interface DeniedProxyStatus {
   authorization: 'denied';
   denial: StreamDenial;
   types: [];
+  /** The meshgate replica that refused it, as for StreamStatus. */
+  replica?: string;
 }
 
 /** How long a refused proxy without an open stream stays listed (Envoy retries at least every 30 s). */

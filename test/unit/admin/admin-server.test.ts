@@ -183,6 +183,32 @@ describe('admin server', () => {
     expect(JSON.parse(elsewhere.body).message).toContain('on node "node9"');
   });
 
+  it('GET /debug/proxies names the replica on every entry, refused proxies included, when it is given', async () => {
+    const recent = { ...denial, at: new Date().toISOString(), proxy: 'node1/orders-sidecar-proxy', service: 'orders' };
+    const named = await startAdminServer({
+      address: '127.0.0.1:0',
+      logger: silentLogger(),
+      status: { streams: () => [stream] },
+      readiness: () => readiness,
+      config: () => undefined,
+      denials: () => [recent],
+      problems: () => [],
+      registry: createMetrics({ defaultMetrics: false }).registry,
+      replica: 'mg-7:18000',
+    });
+    try {
+      const listed = (await (await fetch(`http://127.0.0.1:${named.port}/debug/proxies`)).json()) as { nodeId: string; authorization: string; replica?: string }[];
+      expect(listed.map((p) => [p.nodeId, p.authorization, p.replica])).toEqual([
+        ['web-sidecar-proxy', 'not-required', 'mg-7:18000'],
+        ['orders-sidecar-proxy', 'denied', 'mg-7:18000'],
+      ]);
+    } finally {
+      await named.stop();
+    }
+    // Without the option, entries are as the status source gives them.
+    expect(JSON.parse((await call('/debug/proxies')).body)[0].replica).toBeUndefined();
+  });
+
   it('GET /debug/proxies/denied lists recent denials with the reason', async () => {
     const res = await call('/debug/proxies/denied');
     expect(res.status).toBe(200);
