@@ -2,7 +2,7 @@
 import type { Logger } from '../log/logger.js';
 import { sameModel, shareUnchanged } from '../model/share-unchanged.js';
 import { proxyKey, type MeshModel, type Problem, type ProxyModel } from '../model/types.js';
-import { inputsUnchanged, translateInputs } from '../translate/inputs.js';
+import { changedInputs } from '../translate/inputs.js';
 import { translateProxy } from '../translate/index.js';
 import { streamCacheKey, type AmbiguousProxy, type KnownProxy } from '../xds/identity.js';
 import type { SnapshotCache } from '../xds/cache.js';
@@ -78,8 +78,8 @@ export class Reconciler {
     const affected: AffectedProxy[] = [];
     for (const key of model.proxies.keys()) {
       let last = this.translated.get(key);
-      if (!last || !inputsUnchanged(model, key, last.inputs)) {
-        const inputs = translateInputs(model, key);
+      const inputs = changedInputs(model, key, last?.inputs ?? null);
+      if (inputs !== null) {
         const config = translateProxy(model, key)!;
         let resources = last?.resources ?? null;
         // Not ready (e.g. no certificate yet): the proxy keeps its last good resources.
@@ -96,7 +96,7 @@ export class Reconciler {
         this.translated.set(key, last);
         translated += 1;
       }
-      problems.push(...last.problems);
+      problems.push(...last!.problems); // set above, or unchanged since an earlier translation
     }
     // A proxy whose registration is gone: its state is released. A stream it still has keeps what
     // it was sent (Envoy keeps its last config) and is sent nothing more until it is registered again.

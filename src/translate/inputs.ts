@@ -1,31 +1,37 @@
 // The parts of the model translateProxy reads for one proxy. With structurally shared models
 // (src/model/share-unchanged.ts), equal inputs mean an equal translation, so it can be skipped.
-// One walk over the model serves both uses: collecting a proxy's inputs, and checking them
-// against the ones collected last time without building a new list (most proxies are unchanged
-// by most Consul changes). The same holds for each upstream of a sidecar, whose walk is part of
-// its proxy's (src/translate/sidecar-upstream.ts reuses an upstream's translation).
+// One walk over the model checks a proxy's inputs against the ones collected last time and builds
+// a new list only from the first difference on (most proxies are unchanged by most Consul
+// changes). The same holds for each upstream of a sidecar, whose walk is part of its proxy's
+// (src/translate/sidecar-upstream.ts reuses an upstream's translation).
 import type { CompiledChain } from '../model/discovery-chain/types.js';
 import { upstreamConfigKey, type MeshModel, type ProxyModel, type Upstream } from '../model/types.js';
 import { identityService } from './connect-tls.js';
 
-/** Takes a proxy's inputs one by one, in a fixed order. */
-interface InputSink {
-  push(value: unknown): void;
-}
-
-/** Compares the walked inputs with an earlier list, element by element. */
-class InputComparer implements InputSink {
+/**
+ * Compares the walked inputs with an earlier list (null: none) element by element, and from the
+ * first difference on collects the new list (the equal prefix copied from the earlier one).
+ */
+class InputDiff {
+  private readonly previous: readonly unknown[];
   private next = 0;
-  differs = false;
+  private collected: unknown[] | null;
 
-  constructor(private readonly previous: readonly unknown[]) {}
-
-  push(value: unknown): void {
-    if (!this.differs && this.previous[this.next++] !== value) this.differs = true;
+  constructor(previous: readonly unknown[] | null) {
+    this.previous = previous ?? [];
+    this.collected = previous === null ? [] : null;
   }
 
-  same(): boolean {
-    return !this.differs && this.next === this.previous.length;
+  push(value: unknown): void {
+    if (this.collected !== null) this.collected.push(value);
+    else if (this.next < this.previous.length && this.previous[this.next] === value) this.next += 1;
+    else this.collected = [...this.previous.slice(0, this.next), value];
+  }
+
+  /** The new list, or null when it is the earlier one (walked whole, nothing more). */
+  changed(): readonly unknown[] | null {
+    if (this.collected !== null) return this.collected;
+    return this.next === this.previous.length ? null : this.previous.slice(0, this.next);
   }
 }
 
@@ -33,7 +39,7 @@ class InputComparer implements InputSink {
  * What reaching `service` reads: the service, its chain, the downstream's upstream config, and
  * for every chain target its endpoints and its service (whose sidecars are the fallback).
  */
-function upstreamInputs(model: MeshModel, downstream: string | undefined, service: string, inputs: InputSink): void {
+function upstreamInputs(model: MeshModel, downstream: string | undefined, service: string, inputs: InputDiff): void {
   const chain = model.chains.get(service);
   inputs.push(model.services.get(service));
   inputs.push(model.upstreamConfigs.get(upstreamConfigKey(downstream, service)));
@@ -41,7 +47,7 @@ function upstreamInputs(model: MeshModel, downstream: string | undefined, servic
 }
 
 /** A chain and, for each of its targets, the target's endpoints and service. */
-function chainInputs(model: MeshModel, chain: CompiledChain | undefined, inputs: InputSink): void {
+function chainInputs(model: MeshModel, chain: CompiledChain | undefined, inputs: InputDiff): void {
   inputs.push(chain);
   if (chain === undefined) return;
   for (const id in chain.targets) {
@@ -51,22 +57,23 @@ function chainInputs(model: MeshModel, chain: CompiledChain | undefined, inputs:
   }
 }
 
-/** Everything translateProxy reads for the proxy, in a fixed order (empty for an unknown proxy). */
-export function translateInputs(model: MeshModel, proxyKey: string): readonly unknown[] {
-  const inputs: unknown[] = [];
-  walkInputs(model, proxyKey, inputs);
-  return inputs;
+/**
+ * Everything translateProxy reads for the proxy, in a fixed order (empty for an unknown proxy), or
+ * null when that is still `previous` (the list of an earlier model; null: none, always a list).
+ */
+export function changedInputs(model: MeshModel, proxyKey: string, previous: readonly unknown[] | null): readonly unknown[] | null {
+  const diff = new InputDiff(previous);
+  walkInputs(model, proxyKey, diff);
+  return diff.changed();
 }
 
-/** Whether the proxy's inputs are still `previous` (translateInputs of an earlier model), without collecting them. */
-export function inputsUnchanged(model: MeshModel, proxyKey: string, previous: readonly unknown[]): boolean {
-  const comparer = new InputComparer(previous);
-  walkInputs(model, proxyKey, comparer);
-  return comparer.same();
+/** Everything translateProxy reads for the proxy, in a fixed order (empty for an unknown proxy). */
+export function translateInputs(model: MeshModel, proxyKey: string): readonly unknown[] {
+  return changedInputs(model, proxyKey, null)!;
 }
 
 /** What translating one upstream of a sidecar reads (src/translate/sidecar-upstream.ts): the proxy-level facts it uses, and the upstream's own inputs. */
-function walkUpstreamInputs(model: MeshModel, proxy: ProxyModel, upstream: Upstream, index: number, inputs: InputSink): void {
+function walkUpstreamInputs(model: MeshModel, proxy: ProxyModel, upstream: Upstream, index: number, inputs: InputDiff): void {
   inputs.push(upstream);
   inputs.push(index);
   inputs.push(proxy.id);
@@ -79,21 +86,20 @@ function walkUpstreamInputs(model: MeshModel, proxy: ProxyModel, upstream: Upstr
   if (upstream.chain !== undefined) chainInputs(model, model.chains.get(upstream.chain), inputs);
 }
 
-/** Everything translating the upstream reads, in a fixed order. */
-export function upstreamTranslationInputs(model: MeshModel, proxy: ProxyModel, upstream: Upstream, index: number): readonly unknown[] {
-  const inputs: unknown[] = [];
-  walkUpstreamInputs(model, proxy, upstream, index, inputs);
-  return inputs;
+/** Everything translating the upstream reads, in a fixed order, or null when that is still `previous` (as changedInputs). */
+export function changedUpstreamInputs(
+  model: MeshModel,
+  proxy: ProxyModel,
+  upstream: Upstream,
+  index: number,
+  previous: readonly unknown[] | null,
+): readonly unknown[] | null {
+  const diff = new InputDiff(previous);
+  walkUpstreamInputs(model, proxy, upstream, index, diff);
+  return diff.changed();
 }
 
-/** Whether the upstream's inputs are still `previous` (upstreamTranslationInputs of an earlier model), without collecting them. */
-export function upstreamInputsUnchanged(model: MeshModel, proxy: ProxyModel, upstream: Upstream, index: number, previous: readonly unknown[]): boolean {
-  const comparer = new InputComparer(previous);
-  walkUpstreamInputs(model, proxy, upstream, index, comparer);
-  return comparer.same();
-}
-
-function walkInputs(model: MeshModel, proxyKey: string, inputs: InputSink): void {
+function walkInputs(model: MeshModel, proxyKey: string, inputs: InputDiff): void {
   const proxy = model.proxies.get(proxyKey);
   if (proxy === undefined) return;
   const identity = identityService(proxy);

@@ -11,7 +11,7 @@ import { chainRouteConfig } from './chain-routes.js';
 import { catchAllRouteConfig, httpConnectionManagerFilter, isHttpProtocol, singleFilterListener, tcpProxyFilter } from './envoy-parts.js';
 import { memoByKey } from './memo.js';
 import { upstreamListenerName, upstreamRouteName, upstreamStatPrefix, upstreamVirtualHostName } from './names.js';
-import { upstreamInputsUnchanged, upstreamTranslationInputs } from './inputs.js';
+import { changedUpstreamInputs } from './inputs.js';
 import { type Output, addOutput, addProblem, addResource, newOutput } from './resource-list.js';
 import { addServiceCluster } from './upstream-service.js';
 
@@ -66,13 +66,13 @@ const translatedUpstreams = new WeakMap<Upstream, { inputs: readonly unknown[]; 
 
 export function addUpstream(out: Output, model: MeshModel, proxy: ProxyModel, upstream: Upstream, index: number): void {
   let last = translatedUpstreams.get(upstream);
-  if (last === undefined || !upstreamInputsUnchanged(model, proxy, upstream, index, last.inputs)) {
-    const own = newOutput();
-    translateUpstream(own, model, proxy, upstream, index);
-    last = { inputs: upstreamTranslationInputs(model, proxy, upstream, index), out: own };
+  const inputs = changedUpstreamInputs(model, proxy, upstream, index, last?.inputs ?? null);
+  if (inputs !== null) {
+    last = { inputs, out: newOutput() };
+    translateUpstream(last.out, model, proxy, upstream, index);
     translatedUpstreams.set(upstream, last);
   }
-  addOutput(out, last.out);
+  addOutput(out, last!.out);
 }
 
 function translateUpstream(out: Output, model: MeshModel, proxy: ProxyModel, upstream: Upstream, index: number): void {

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { UpstreamConfig } from '../../../src/model/discovery-chain/types.js';
 import type { IntentionSet, IntentionSource, MeshModel } from '../../../src/model/types.js';
 import { translateProxy } from '../../../src/translate/index.js';
-import { inputsUnchanged, translateInputs } from '../../../src/translate/inputs.js';
+import { changedInputs, translateInputs } from '../../../src/translate/inputs.js';
 import { encodeResource } from '../../../src/xds/resource-types.js';
 import { repoRoot } from '../../harness/binaries.js';
 import { TEST_CA_PEM, loadGoldenInput } from '../../golden/load-model.js';
@@ -117,15 +117,18 @@ describe('translateInputs', () => {
       const { model, proxyId } = loadGoldenInput(join(goldenDir, name, 'in.json'));
       const before = output(model, proxyId);
       const inputs = translateInputs(model, proxyId);
-      expect(inputsUnchanged(model, proxyId, inputs)).toBe(true);
-      // A list that is longer or shorter than the walk is a change too.
-      expect(inputsUnchanged(model, proxyId, [...inputs, 'one more'])).toBe(false);
-      if (inputs.length > 0) expect(inputsUnchanged(model, proxyId, inputs.slice(0, -1))).toBe(false);
+      expect(changedInputs(model, proxyId, inputs)).toBeNull();
+      // A list that is longer or shorter than the walk is a change too; the new list is the walk's.
+      expect(changedInputs(model, proxyId, [...inputs, 'one more'])).toEqual(inputs);
+      if (inputs.length > 0) expect(changedInputs(model, proxyId, inputs.slice(0, -1))).toEqual(inputs);
       let changedOutputs = 0;
       for (const [what, mutated] of mutations(model)) {
+        // Whatever it changed, the list found against the old one is the mutated model's own.
+        const changed = changedInputs(mutated, proxyId, inputs);
+        if (changed !== null) expect(changed, what).toEqual(translateInputs(mutated, proxyId));
         if (output(mutated, proxyId) === before) continue;
         changedOutputs += 1;
-        expect(inputsUnchanged(mutated, proxyId, inputs), `${what} changed the output but not the inputs`).toBe(false);
+        expect(changed, `${what} changed the output but not the inputs`).not.toBeNull();
       }
       if (model.proxies.has(proxyId)) expect(changedOutputs).toBeGreaterThan(0);
     });
@@ -152,4 +155,3 @@ describe('per-upstream translations', () => {
     });
   }
 });
-
