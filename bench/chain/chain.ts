@@ -32,7 +32,7 @@ import {
   waitReady,
   type Stats,
 } from '../lib/prop-shared.js';
-import { nodeTxnOp, sidecarCatalogRegistration } from '../lib/catalog.js';
+import { nodeTxnOp, serviceTxnOp, sidecarCatalogRegistration } from '../lib/catalog.js';
 import { openFilesLimit } from '../scale/scale.js';
 import { AdsLoadClient, type TrafficCounters } from '../scale/ads-load-client.js';
 
@@ -257,9 +257,7 @@ async function register(consul: ConsulAgent, o: ResolvedChainOptions): Promise<v
   await consulTxn(consul.httpUrl, Array.from({ length: NODES }, (_, i) => nodeTxnOp(nodeOf(i))));
   const all: { s: number; k: number; p: number }[] = [];
   for (let s = 0; s < o.services; s++) for (let k = 0; k < o.instances; k++) all.push({ s, k, p: all.length });
-  const serviceOps = all.map(({ s, k, p }) => ({
-    Service: { Verb: 'set', Node: nodeOf(p), Service: { ID: instanceIdOf(s, k), Service: serviceOf(s), Address: '127.0.0.1', Port: 8080, Meta: { version: versionOf(k) } } },
-  }));
+  const serviceOps = all.map(({ s, k, p }) => serviceTxnOp(s, nodeOf(p), 8080, instanceIdOf(s, k), { version: versionOf(k) }));
   await mapLimit(chunks(serviceOps, 64), 4, (c) => consulTxn(consul.httpUrl, c));
   // The transaction API drops Proxy.Upstreams: the sidecars go through the catalog endpoint.
   // As a sidecar_service registration would: the service's meta, which the subset filters read.

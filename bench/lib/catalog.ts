@@ -2,9 +2,9 @@
 // plain services `svc-<i>` through /v1/txn, and connect-proxy sidecars through
 // /v1/catalog/register (the txn API drops Proxy.Upstreams).
 
-/** A /v1/txn operation registering an instance `id` (default `svc-<i>`) of service `svc-<i>` on `node`. */
-export function serviceTxnOp(i: number, node: string, port: number, id = `svc-${i}`): unknown {
-  return { Service: { Verb: 'set', Node: node, Service: { ID: id, Service: `svc-${i}`, Address: '127.0.0.1', Port: port } } };
+/** A /v1/txn operation registering an instance `id` (default `svc-<i>`) of service `svc-<i>` on `node`, with `meta` if given. */
+export function serviceTxnOp(i: number, node: string, port: number, id = `svc-${i}`, meta?: Record<string, string>): unknown {
+  return { Service: { Verb: 'set', Node: node, Service: { ID: id, Service: `svc-${i}`, Address: '127.0.0.1', Port: port, ...(meta ? { Meta: meta } : {}) } } };
 }
 
 /** A /v1/txn operation registering `node` at 127.0.0.1. */

@@ -104,9 +104,15 @@ function checkRead(entry: InlineCertificateEntry, read: Read, now: number): Chec
  * Each inline-certificate entry object read once (schema and PEMs): Consul answers with the same
  * objects until an entry changes, and only the clock checks are made again on every build.
  */
-const readEntries = new WeakMap<object, { parsed: ReturnType<typeof inlineCertificateSchema.safeParse>; read: Read | null }>();
+interface ReadEntry {
+  parsed: ReturnType<typeof inlineCertificateSchema.safeParse>;
+  /** null when the entry does not parse. */
+  read: Read | null;
+}
 
-function readEntry(raw: unknown): { parsed: ReturnType<typeof inlineCertificateSchema.safeParse>; read: Read | null } {
+const readEntries = new WeakMap<object, ReadEntry>();
+
+function readEntry(raw: unknown): ReadEntry {
   const cached = raw !== null && typeof raw === 'object' ? readEntries.get(raw) : undefined;
   if (cached) return cached;
   const parsed = inlineCertificateSchema.safeParse(raw);
