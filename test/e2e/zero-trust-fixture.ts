@@ -31,7 +31,9 @@ export async function startProxyEnvoy(
  * Registers an api-gateway instance per server, once its config entries and `routes` are written,
  * and returns the `consul connect envoy` arguments of each. meshgate's goes into the catalog on a
  * node of its own (registerGatewayInCatalog); Consul's own xDS serves only gateways registered with
- * its agent, so Consul's goes there, after Consul has bound the routes to it (waitForRouteBindings).
+ * its agent, so Consul's goes there, once Consul has bound the routes to it (waitForRouteBindings;
+ * after 10 s it is registered all the same, and the tests then compare without Consul's gateway if
+ * it does not serve).
  */
 export async function registerServerGateways(
   consul: ConsulAgent,
